@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/operator.hpp"
+
+namespace vigil {
+
+enum class partitioning : uint8_t { forward, hash, broadcast, rebalance };
+
+const char* to_string(partitioning p);
+
+/// A validated job graph, ready to run: every node planned, every edge resolved to port indices
+/// and a concrete partitioning. Produced by the graph component, consumed by the executor.
+struct job_plan {
+  struct node {
+    std::string id;
+    const operator_factory* factory = nullptr;
+    plan_ptr plan;
+    uint32_t parallelism = 1;
+  };
+  struct edge {
+    size_t from = 0;       ///< Index into nodes.
+    size_t from_port = 0;  ///< Index into the producer's output ports.
+    size_t to = 0;
+    size_t to_port = 0;  ///< Index into the consumer's input ports (0 for variadic ports).
+    partitioning part = partitioning::forward;
+  };
+
+  std::string name;
+  std::vector<node> nodes;  ///< In topological order.
+  std::vector<edge> edges;
+  uint32_t max_parallelism = 128;
+  int64_t allowed_lateness_us = 0;
+  int64_t idle_timeout_us = 0;
+  uint32_t batch_size = 1024;
+  int64_t linger_us = 5000;
+  uint32_t channel_credits = 4;
+};
+
+}  // namespace vigil

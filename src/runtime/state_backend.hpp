@@ -1,0 +1,93 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace vigil {
+
+/// Keyed state of one subtask in RocksDB. Every RocksDB key is
+///   [key group: u16 big-endian][state id: u16 big-endian][encoded key][suffix]
+/// so that one key group is one contiguous range (rescaling moves key-group ranges). The
+/// suffix is a namespace (value state: 8 bytes, order-preserving int64, e.g. a window end) or a
+/// user key (map state). List state appends with a RocksDB merge operator.
+///
+/// Keyed accessors act on the current key, set with set_current_key() (the runtime sets it
+/// before on_timer). Values are opaque bytes; operators encode their own accumulators.
+///
+/// TTL: a state declared with ttl_us > 0 stores an expiry time with each value; reads treat
+/// expired values as absent and a compaction filter deletes them. The TTL clock is the event
+/// time (watermark) or the processing time, chosen per state, advanced by the runtime via
+/// advance_clocks().
+///
+/// Writes skip the RocksDB WAL: durability comes from checkpoints, not from the WAL.
+/// Not thread-safe: used from the one actor that owns the subtask.
+class state_backend {
+ public:
+  enum class kind : uint8_t { value, list, map };
+  enum class ttl_clock : uint8_t { event_time, processing_time };
+  using state_id = uint16_t;
+
+  struct options {
+    std::string directory;  ///< Created if missing; wiped if `fresh`.
+    bool fresh = true;      ///< Start empty (no restore).
+    size_t write_buffer_bytes = 64 << 20;
+    size_t block_cache_bytes = 64 << 20;
+  };
+
+  static result<std::unique_ptr<state_backend>> open(const options& opts);
+  virtual ~state_backend() = default;
+
+  /// Declares a named state and returns its id. Idempotent per name (same kind required).
+  /// Ids 0xff00 and above are reserved for the runtime (timers).
+  virtual result<state_id> declare(std::string_view name, kind k, int64_t ttl_us = 0,
+                                   ttl_clock clock = ttl_clock::event_time) = 0;
+
+  /// Sets the key all keyed accessors below act on. `key` is an encode_key() encoding; the
+  /// backend copies it.
+  virtual void set_current_key(uint32_t key_group, std::string_view key) = 0;
+  virtual uint32_t current_key_group() const = 0;
+  virtual std::string_view current_key() const = 0;
+
+  // Value state (with an int64 namespace, 0 when unused).
+  /// Reads the value into `out`; false if absent or expired.
+  virtual bool get(state_id id, int64_t ns, std::string& out) = 0;
+  virtual void put(state_id id, int64_t ns, std::string_view value) = 0;
+  virtual void erase(state_id id, int64_t ns) = 0;
+
+  // Map state.
+  virtual bool map_get(state_id id, std::string_view user_key, std::string& out) = 0;
+  virtual void map_put(state_id id, std::string_view user_key, std::string_view value) = 0;
+  virtual void map_erase(state_id id, std::string_view user_key) = 0;
+  /// Calls fn(user_key, value) for every live entry of the current key in user-key order;
+  /// stops early when fn returns false.
+  virtual void map_scan(state_id id,
+                        const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+
+  // List state.
+  virtual void list_add(state_id id, std::string_view element) = 0;
+  /// Calls fn(element) for each element of the current key in insertion order.
+  virtual void list_scan(state_id id, const std::function<bool(std::string_view)>& fn) = 0;
+  virtual void list_clear(state_id id) = 0;
+
+  /// Scans every (key group, key, namespace or user key, value) of state `id` owned by this
+  /// backend, in key-group order. Used by the runtime (e.g. to rebuild timers) and by tests.
+  virtual void scan_all(state_id id,
+                        const std::function<bool(uint32_t key_group, std::string_view key_and_suffix,
+                                                  std::string_view value)>& fn) = 0;
+
+  /// Advances the TTL clocks (µs). Expired values stop being visible at once.
+  virtual void advance_clocks(int64_t event_time_us, int64_t processing_time_us) = 0;
+
+  /// RocksDB's estimate of live state size in bytes (for metrics).
+  virtual uint64_t estimated_size_bytes() = 0;
+
+  /// Forces a flush and compaction (tests of TTL clean-up use it).
+  virtual status compact() = 0;
+};
+
+}  // namespace vigil
