@@ -1,0 +1,57 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.hpp"
+#include "runtime/operator.hpp"
+#include "runtime/state_backend.hpp"
+#include "runtime/timer_service.hpp"
+
+namespace vigil {
+
+/// Drives one operator instance: owns it, its context, state backend and timers, and applies the
+/// event order every subtask follows (process batches; on a watermark, fire due event-time
+/// timers, then on_watermark; at the end, watermark max then close). Knows nothing of actors:
+/// the subtask actor wraps it, and operator tests use it directly.
+class subtask_driver {
+ public:
+  struct options {
+    std::string node_id;
+    uint32_t subtask_index = 0;
+    uint32_t parallelism = 1;
+    uint32_t max_parallelism = 128;
+    size_t batch_size = 1024;
+    /// Directory for this subtask's RocksDB state; used only by stateful operators.
+    std::string state_dir;
+  };
+
+  static result<std::unique_ptr<subtask_driver>> make(const operator_factory& factory,
+                                                      const operator_plan& plan,
+                                                      const options& opts, output& out);
+
+  void process(size_t port, const record_batch& batch);
+  /// Moves the input watermark forward (a smaller value is ignored).
+  void advance_watermark(int64_t wm);
+  /// Fires processing-time timers due at `now_us`.
+  void advance_processing_time(int64_t now_us);
+  /// The earliest pending processing-time timer, if any.
+  std::optional<int64_t> next_processing_timer() const;
+  poll_result poll();
+  /// Delivers watermark max and closes the operator.
+  status finish();
+
+  operator_context& context() { return ctx_; }
+  operator_base& op() { return *op_; }
+
+ private:
+  subtask_driver(output& out) : out_(out) {}
+
+  output& out_;
+  operator_context ctx_;
+  std::unique_ptr<state_backend> state_;
+  std::unique_ptr<timer_service> timers_;
+  std::unique_ptr<operator_base> op_;
+};
+
+}  // namespace vigil
