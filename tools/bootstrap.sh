@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   cmake g++ ninja-build pkg-config
   libcaf-dev librocksdb-dev libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

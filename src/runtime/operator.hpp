@@ -47,6 +47,9 @@ struct plan_context {
   uint32_t parallelism = 1;
   uint32_t max_parallelism = 128;
   int64_t allowed_lateness_us = 0;  ///< The graph's default; operators may override in config.
+  /// The node's declared output schema (YAML `schema:`), or null. Sources that read files take
+  /// their record schema from it; the validator checks it against outputs[0] for the others.
+  schema_ptr declared_output;
 };
 
 class operator_base;

@@ -1,0 +1,149 @@
+#include "runtime/executor.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <filesystem>
+
+#include "runtime/messages.hpp"
+#include "runtime/subtask_actor.hpp"
+
+namespace vigil {
+
+namespace {
+
+/// Computes every subtask's wiring: output channels per edge and the matching input channels.
+std::vector<std::vector<std::shared_ptr<subtask_wiring>>> wire(
+    const job_plan& plan, const std::vector<std::vector<caf::actor>>& actors) {
+  std::vector<std::vector<std::shared_ptr<subtask_wiring>>> w(plan.nodes.size());
+  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+    for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) {
+      w[n].push_back(std::make_shared<subtask_wiring>());
+    }
+  }
+  for (const auto& e : plan.edges) {
+    uint32_t pt = plan.nodes[e.to].parallelism;
+    for (uint32_t s = 0; s < plan.nodes[e.from].parallelism; ++s) {
+      auto& up = *w[e.from][s];
+      output_router::edge re;
+      re.port = e.from_port;
+      re.part = e.part;
+      for (uint32_t t = 0; t < pt; ++t) {
+        if (e.part == partitioning::forward && t != s) continue;
+        auto& down = *w[e.to][t];
+        uint32_t ch = static_cast<uint32_t>(up.channel_targets.size());
+        up.channel_targets.push_back(actors[e.to][t]);
+        up.channel_target_input.push_back(static_cast<uint32_t>(down.inputs.size()));
+        down.inputs.push_back({e.to_port, actors[e.from][s], ch});
+        re.channels.push_back(ch);
+      }
+      up.edges.push_back(std::move(re));
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
+  auto started = std::chrono::steady_clock::now();
+  caf::actor_system_config cfg;
+  size_t threads = opts.threads != 0 ? opts.threads : std::max(2u, std::thread::hardware_concurrency());
+  cfg.set("scheduler.max-threads", threads);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+
+  std::vector<std::vector<caf::actor>> actors(plan.nodes.size());
+  size_t total = 0;
+  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+    for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) {
+      subtask_spec spec;
+      spec.node = n;
+      spec.subtask = s;
+      spec.plan = &plan;
+      spec.state_dir = (std::filesystem::path(opts.state_dir) /
+                        (plan.nodes[n].id + "-" + std::to_string(s)))
+                           .string();
+      spec.executor = caf::actor_cast<caf::actor>(self);
+      actors[n].push_back(sys.spawn<subtask_actor>(std::move(spec)));
+      self->monitor(actors[n].back());
+      ++total;
+    }
+  }
+  auto stop_all = [&] {
+    for (auto& node : actors) {
+      for (auto& a : node) self->send_exit(a, caf::exit_reason::user_shutdown);
+    }
+  };
+
+  std::optional<error> failure;
+  auto wiring = wire(plan, actors);
+  for (size_t n = 0; n < plan.nodes.size() && !failure; ++n) {
+    for (uint32_t s = 0; s < plan.nodes[n].parallelism && !failure; ++s) {
+      wiring_ptr w = wiring[n][s];
+      self->request(actors[n][s], caf::infinite, wire_atom::value, w)
+          .receive([](caf::atom_value) {},
+                   [&](caf::error& err) {
+                     failure = make_error(errc::internal, "");  // Replaced by the failed report.
+                   });
+    }
+  }
+
+  job_summary summary;
+  summary.name = plan.name;
+  for (const auto& n : plan.nodes) {
+    node_summary ns;
+    ns.id = n.id;
+    ns.op = n.factory->traits().name;
+    ns.parallelism = n.parallelism;
+    for (const auto& p : n.factory->traits().output_ports) ns.rows_out.emplace_back(p, 0);
+    summary.nodes.push_back(std::move(ns));
+  }
+
+  size_t finished = 0;
+  bool waiting_for_report = failure.has_value();
+  if (!failure) {
+    for (auto& node : actors) {
+      for (auto& a : node) self->send(a, start_atom::value);
+    }
+  }
+  auto poll_interval = std::chrono::milliseconds(50);
+  while (finished < total && (!failure || waiting_for_report)) {
+    self->receive(
+        [&](done_atom, const subtask_stats& st) {
+          ++finished;
+          auto& ns = summary.nodes[st.node];
+          ns.records_in += st.records_in;
+          ns.late_records += st.late_records;
+          for (size_t p = 0; p < st.rows_out.size() && p < ns.rows_out.size(); ++p) {
+            ns.rows_out[p].second += st.rows_out[p];
+          }
+        },
+        [&](failed_atom, size_t node, uint32_t subtask, const std::string& message) {
+          failure = make_error(errc::internal, "node '" + plan.nodes[node].id + "' subtask " +
+                                                   std::to_string(subtask) + ": " + message);
+          waiting_for_report = false;
+        },
+        [&](caf::down_msg& down) {
+          if (down.reason && down.reason != caf::exit_reason::normal && !failure) {
+            failure = make_error(errc::internal,
+                                 "a subtask stopped unexpectedly: " + sys.render(down.reason));
+          }
+        },
+        caf::after(poll_interval) >>
+            [&] {
+              if (opts.cancel != nullptr && opts.cancel->load() && !failure) {
+                failure = make_error(errc::internal, "cancelled");
+              }
+            });
+  }
+  if (failure) {
+    stop_all();
+    return *failure;
+  }
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return summary;
+}
+
+}  // namespace vigil

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "runtime/job_plan.hpp"
+
+namespace vigil {
+
+/// What one node did in a run, summed over its subtasks.
+struct node_summary {
+  std::string id;
+  std::string op;
+  uint32_t parallelism = 1;
+  uint64_t records_in = 0;
+  std::vector<std::pair<std::string, uint64_t>> rows_out;  ///< Per output port.
+  uint64_t late_records = 0;
+};
+
+struct job_summary {
+  std::string name;
+  double seconds = 0;
+  std::vector<node_summary> nodes;
+};
+
+struct run_options {
+  /// Parent directory for the subtasks' RocksDB state (one directory per subtask below it).
+  std::string state_dir;
+  /// Worker threads of the actor system; 0 = one per core.
+  size_t threads = 0;
+  /// When set to true from another thread (e.g. a signal handler), the job is cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+/// Runs a planned job in this process: one CAF actor per subtask, wired with credit-based
+/// channels. Returns when every subtask has finished (bounded sources) or on the first failure,
+/// which names the node.
+result<job_summary> run_local(const job_plan& plan, const run_options& opts);
+
+}  // namespace vigil

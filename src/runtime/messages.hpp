@@ -1,0 +1,59 @@
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/record_batch.hpp"
+#include "runtime/output_router.hpp"
+
+namespace vigil {
+
+// Data plane between subtasks (receiver input channel index first).
+using batch_atom = caf::atom_constant<caf::atom("batch")>;
+using watermark_atom = caf::atom_constant<caf::atom("wm")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using eos_atom = caf::atom_constant<caf::atom("eos")>;
+/// Receiver to sender: (credit, sender output channel index, number of batches).
+using credit_atom = caf::atom_constant<caf::atom("credit")>;
+
+// Control between the executor and subtasks.
+using wire_atom = caf::atom_constant<caf::atom("wire")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using failed_atom = caf::atom_constant<caf::atom("failed")>;
+
+/// How one subtask is connected, computed by the executor once all subtasks exist.
+struct subtask_wiring {
+  struct input {
+    size_t port = 0;  ///< The operator's input port.
+    caf::actor upstream;
+    uint32_t upstream_channel = 0;  ///< The upstream's output channel index.
+  };
+  std::vector<output_router::edge> edges;
+  std::vector<caf::actor> channel_targets;     ///< Per output channel: the receiver.
+  std::vector<uint32_t> channel_target_input;  ///< Per output channel: its input index there.
+  std::vector<input> inputs;
+};
+
+using wiring_ptr = std::shared_ptr<const subtask_wiring>;
+
+/// What a subtask reports when it has finished.
+struct subtask_stats {
+  size_t node = 0;
+  uint32_t subtask = 0;
+  uint64_t records_in = 0;
+  std::vector<uint64_t> rows_out;  ///< Per output port.
+  uint64_t late_records = 0;
+};
+
+}  // namespace vigil
+
+// Local-only messages: batches and wiring are shared in memory between actors of one process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::batch_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::wiring_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::subtask_stats)

@@ -1,0 +1,243 @@
+#include "runtime/subtask_actor.hpp"
+
+#include <chrono>
+
+namespace vigil {
+
+namespace {
+
+std::chrono::microseconds us(int64_t v) { return std::chrono::microseconds(v); }
+
+}  // namespace
+
+subtask_actor::subtask_actor(caf::actor_config& cfg, subtask_spec spec)
+    : caf::event_based_actor(cfg), spec_(std::move(spec)), node_(spec_.plan->nodes[spec_.node]) {}
+
+caf::behavior subtask_actor::make_behavior() {
+  set_exception_handler([this](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    fail("uncaught exception: " + what);
+    return caf::exit_reason::unhandled_exception;
+  });
+  return {
+      [this](wire_atom, const wiring_ptr& w) -> caf::result<caf::atom_value> {
+        if (auto err = on_wire(w)) return err;
+        return caf::atom("ok");
+      },
+      [this](start_atom) { on_start(); },
+      [this](batch_atom, uint32_t ch, const batch_ptr& b) { on_batch(ch, b); },
+      [this](watermark_atom, uint32_t ch, int64_t wm) { on_watermark(ch, wm); },
+      [this](idle_atom, uint32_t ch) { on_idle(ch); },
+      [this](eos_atom, uint32_t ch) { on_eos(ch); },
+      [this](credit_atom, uint32_t ch, uint32_t n) { on_credit(ch, n); },
+      [this](poll_atom) { poll_source(); },
+      [this](tick_atom) { on_tick(); },
+  };
+}
+
+caf::error subtask_actor::on_wire(const wiring_ptr& w) {
+  wiring_ = w;
+  const job_plan& plan = *spec_.plan;
+  router_ = std::make_unique<output_router>(
+      static_cast<channel_transport&>(*this), w->edges, w->channel_targets.size(), spec_.subtask, plan.max_parallelism,
+      plan.batch_size, node_.factory->traits().output_ports.size());
+  tracker_.emplace(w->inputs.size());
+  owed_credit_.assign(w->inputs.size(), 0);
+
+  subtask_driver::options opts;
+  opts.node_id = node_.id;
+  opts.subtask_index = spec_.subtask;
+  opts.parallelism = node_.parallelism;
+  opts.max_parallelism = plan.max_parallelism;
+  opts.batch_size = plan.batch_size;
+  opts.state_dir = spec_.state_dir;
+  auto d = subtask_driver::make(*node_.factory, *node_.plan, opts, *router_);
+  if (!d) {
+    fail(d.err().message);
+    return caf::make_error(caf::sec::runtime_error, d.err().message);
+  }
+  driver_ = std::move(*d);
+  return caf::none;
+}
+
+void subtask_actor::on_start() {
+  for (uint32_t ch = 0; ch < wiring_->inputs.size(); ++ch) {
+    const auto& in = wiring_->inputs[ch];
+    send(in.upstream, credit_atom::value, in.upstream_channel, spec_.plan->channel_credits);
+  }
+  if (wiring_->inputs.empty()) send(this, poll_atom::value);
+  delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
+}
+
+void subtask_actor::deliver(size_t channel, channel_item item) {
+  const caf::actor& to = wiring_->channel_targets[channel];
+  uint32_t in = wiring_->channel_target_input[channel];
+  switch (item.k) {
+    case channel_item::kind::batch:
+      send(to, batch_atom::value, in, std::move(item.batch));
+      break;
+    case channel_item::kind::watermark:
+      send(to, watermark_atom::value, in, item.watermark);
+      break;
+    case channel_item::kind::idle:
+      send(to, idle_atom::value, in);
+      break;
+    case channel_item::kind::eos:
+      send(to, eos_atom::value, in);
+      break;
+  }
+}
+
+void subtask_actor::on_batch(uint32_t ch, const batch_ptr& b) {
+  if (done_) return;
+  tracker_->on_data(ch);
+  records_in_ += b->num_rows();
+  driver_->process(wiring_->inputs[ch].port, *b);
+  grant_credit(ch);
+}
+
+void subtask_actor::grant_credit(uint32_t ch) {
+  if (router_->blocked()) {
+    ++owed_credit_[ch];
+    return;
+  }
+  const auto& in = wiring_->inputs[ch];
+  send(in.upstream, credit_atom::value, in.upstream_channel, uint32_t{1});
+}
+
+void subtask_actor::pay_owed_credit() {
+  for (uint32_t ch = 0; ch < owed_credit_.size(); ++ch) {
+    if (owed_credit_[ch] == 0) continue;
+    const auto& in = wiring_->inputs[ch];
+    send(in.upstream, credit_atom::value, in.upstream_channel, owed_credit_[ch]);
+    owed_credit_[ch] = 0;
+  }
+}
+
+void subtask_actor::advance_to(std::optional<int64_t> wm) {
+  if (!wm || finished_) return;
+  driver_->advance_watermark(*wm);
+  if (*wm < max_watermark) router_->broadcast_watermark(*wm);
+}
+
+void subtask_actor::on_watermark(uint32_t ch, int64_t wm) {
+  if (done_) return;
+  advance_to(tracker_->on_watermark(ch, wm));
+}
+
+void subtask_actor::on_idle(uint32_t ch) {
+  if (done_) return;
+  advance_to(tracker_->on_idle(ch));
+  if (tracker_->all_idle()) router_->broadcast_idle();
+}
+
+void subtask_actor::on_eos(uint32_t ch) {
+  if (done_) return;
+  auto wm = tracker_->on_end(ch);
+  if (tracker_->all_ended()) {
+    finish_inputs();
+  } else {
+    advance_to(wm);
+  }
+}
+
+void subtask_actor::finish_inputs() {
+  if (auto st = driver_->finish(); !st) {
+    fail(st.err().message);
+    return;
+  }
+  finished_ = true;
+  router_->broadcast_eos();
+  maybe_done();
+}
+
+void subtask_actor::on_credit(uint32_t ch, uint32_t n) {
+  if (done_) return;
+  router_->add_credit(ch, n);
+  if (router_->blocked()) return;
+  pay_owed_credit();
+  if (waiting_for_credit_) {
+    waiting_for_credit_ = false;
+    poll_source();
+  }
+  maybe_done();
+}
+
+void subtask_actor::on_tick() {
+  if (done_ || finished_) return;
+  router_->flush_partial();
+  driver_->advance_processing_time(operator_context::now_us());
+  delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
+}
+
+void subtask_actor::poll_source() {
+  if (done_ || finished_) return;
+  if (router_->blocked()) {
+    waiting_for_credit_ = true;
+    return;
+  }
+  poll_result r = driver_->poll();
+  if (r.st == poll_result::state::finished) {
+    finish_inputs();
+    return;
+  }
+  if (r.watermark > emitted_watermark_) {
+    emitted_watermark_ = r.watermark;
+    driver_->context().watermark = r.watermark;
+    router_->broadcast_watermark(r.watermark);
+  }
+  switch (r.st) {
+    case poll_result::state::more:
+      no_data_since_us_ = 0;
+      idle_sent_ = false;
+      send(this, poll_atom::value);
+      break;
+    case poll_result::state::throttled:
+      no_data_since_us_ = 0;
+      idle_sent_ = false;
+      delayed_send(this, us(std::max<int64_t>(r.retry_after_us, 100)), poll_atom::value);
+      break;
+    case poll_result::state::no_data: {
+      int64_t now = operator_context::now_us();
+      if (no_data_since_us_ == 0) no_data_since_us_ = now;
+      int64_t idle_timeout = spec_.plan->idle_timeout_us;
+      if (idle_timeout > 0 && !idle_sent_ && now - no_data_since_us_ >= idle_timeout) {
+        router_->broadcast_idle();
+        idle_sent_ = true;
+      }
+      delayed_send(this, us(std::max<int64_t>(r.retry_after_us, 1000)), poll_atom::value);
+      break;
+    }
+    case poll_result::state::finished:
+      break;
+  }
+}
+
+void subtask_actor::maybe_done() {
+  if (!finished_ || done_ || router_->blocked()) return;
+  done_ = true;
+  subtask_stats stats;
+  stats.node = spec_.node;
+  stats.subtask = spec_.subtask;
+  stats.records_in = records_in_;
+  stats.rows_out = router_->rows_out();
+  stats.late_records = driver_->context().late_records;
+  send(spec_.executor, done_atom::value, std::move(stats));
+  driver_.reset();  // Closes the state backend before the actor goes away.
+  quit();
+}
+
+void subtask_actor::fail(const std::string& message) {
+  if (done_) return;
+  done_ = true;
+  send(spec_.executor, failed_atom::value, spec_.node, spec_.subtask, message);
+  quit(caf::sec::runtime_error);
+}
+
+}  // namespace vigil

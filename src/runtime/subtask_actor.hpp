@@ -1,0 +1,72 @@
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "runtime/job_plan.hpp"
+#include "runtime/messages.hpp"
+#include "runtime/output_router.hpp"
+#include "runtime/subtask_driver.hpp"
+#include "runtime/watermark_tracker.hpp"
+
+namespace vigil {
+
+/// Everything a subtask actor needs to know at spawn time.
+struct subtask_spec {
+  size_t node = 0;
+  uint32_t subtask = 0;
+  const job_plan* plan = nullptr;  ///< Outlives the actor (owned by the executor's caller).
+  std::string state_dir;
+  caf::actor executor;  ///< Receives done/failed reports.
+};
+
+/// One operator subtask as a CAF event-based actor: receives batches, watermarks, idle markers
+/// and end-of-stream on its input channels, drives the operator through a subtask_driver, and
+/// sends its output through an output_router with credit-based flow control. Sources poll
+/// their operator in a self-message loop that pauses while the router is blocked.
+class subtask_actor : public caf::event_based_actor, private channel_transport {
+ public:
+  subtask_actor(caf::actor_config& cfg, subtask_spec spec);
+
+  caf::behavior make_behavior() override;
+
+ private:
+  void deliver(size_t channel, channel_item item) override;
+
+  caf::error on_wire(const wiring_ptr& wiring);
+  void on_start();
+  void on_batch(uint32_t ch, const batch_ptr& batch);
+  void on_watermark(uint32_t ch, int64_t wm);
+  void on_idle(uint32_t ch);
+  void on_eos(uint32_t ch);
+  void on_credit(uint32_t ch, uint32_t n);
+  void on_tick();
+  void poll_source();
+
+  void advance_to(std::optional<int64_t> wm);
+  void grant_credit(uint32_t ch);
+  void pay_owed_credit();
+  void finish_inputs();
+  void maybe_done();
+  void fail(const std::string& message);
+
+  subtask_spec spec_;
+  const job_plan::node& node_;
+  wiring_ptr wiring_;
+  std::unique_ptr<output_router> router_;
+  std::unique_ptr<subtask_driver> driver_;
+  std::optional<watermark_tracker> tracker_;
+  std::vector<uint32_t> owed_credit_;  ///< Per input: credits held back while blocked.
+  uint64_t records_in_ = 0;
+  int64_t emitted_watermark_ = min_watermark;
+  int64_t no_data_since_us_ = 0;
+  bool idle_sent_ = false;
+  bool waiting_for_credit_ = false;
+  bool finished_ = false;  ///< Inputs ended and end-of-stream queued downstream.
+  bool done_ = false;
+};
+
+}  // namespace vigil
