@@ -35,8 +35,8 @@ class state_backend {
   struct options {
     std::string directory;  ///< Created if missing; wiped if `fresh`.
     bool fresh = true;      ///< Start empty (no restore).
-    size_t write_buffer_bytes = 64 << 20;
-    size_t block_cache_bytes = 64 << 20;
+    size_t write_buffer_bytes = 32 << 20;  ///< RocksDB memtable; also the write-back cache limit.
+    size_t block_cache_bytes = 16 << 20;
   };
 
   static result<std::unique_ptr<state_backend>> open(const options& opts);

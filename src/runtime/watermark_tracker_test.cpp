@@ -23,8 +23,8 @@ TEST(WatermarkTracker, NeverGoesBack) {
 
 TEST(WatermarkTracker, IdleInputStopsHoldingBack) {
   watermark_tracker t(2);
-  t.on_watermark(0, 10);
-  EXPECT_EQ(t.on_watermark(1, 500), std::nullopt);
+  EXPECT_EQ(t.on_watermark(0, 10), std::nullopt);
+  EXPECT_EQ(t.on_watermark(1, 500), 10);
   EXPECT_EQ(t.on_idle(0), 500);
   EXPECT_FALSE(t.all_idle());
   // The idle input comes back behind the combined watermark: nothing goes back.

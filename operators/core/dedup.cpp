@@ -1,0 +1,139 @@
+#include "operators/core/dedup.hpp"
+
+#include <limits>
+
+#include "runtime/timer_service.hpp"
+
+namespace vigil {
+namespace {
+
+int64_t saturating_add(int64_t a, int64_t b) {
+  if (b > 0 && a > std::numeric_limits<int64_t>::max() - b) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  if (b < 0 && a < std::numeric_limits<int64_t>::min() - b) {
+    return std::numeric_limits<int64_t>::min();
+  }
+  return a + b;
+}
+
+class dedup_plan final : public operator_plan {
+ public:
+  explicit dedup_plan(std::shared_ptr<const dedup_operator::settings> s) : s_(std::move(s)) {}
+
+  std::unique_ptr<operator_base> instantiate() const override {
+    return std::make_unique<dedup_operator>(s_);
+  }
+
+ private:
+  std::shared_ptr<const dedup_operator::settings> s_;
+};
+
+class dedup_factory final : public operator_factory {
+ public:
+  const operator_traits& traits() const override { return traits_; }
+
+  result<plan_ptr> plan(const plan_context& ctx) const override {
+    if (ctx.inputs.size() != 1 || !ctx.inputs[0].schema) {
+      return make_error(errc::invalid_graph, "dedup takes exactly one input");
+    }
+    const stream_info& in = ctx.inputs[0];
+    if (!in.keyed()) {
+      return make_error(errc::invalid_graph, "dedup needs a keyed input: put a key_by before it");
+    }
+    config_reader cfg(*ctx.config);
+    auto ttl = cfg.required_duration_us("ttl");
+    if (!ttl) return ttl.err();
+    if (*ttl <= 0) return config_reader::key_error("ttl", "must be positive");
+    auto lateness = cfg.duration_us_or("allowed_lateness", ctx.allowed_lateness_us);
+    if (!lateness) return lateness.err();
+    VIGIL_TRY(cfg.finish());
+
+    auto s = std::make_shared<dedup_operator::settings>();
+    s->key_fields = in.key_fields;
+    s->ttl_us = *ttl;
+    s->allowed_lateness_us = *lateness;
+    s->schema = in.schema;
+    auto p = std::make_shared<dedup_plan>(std::move(s));
+    p->outputs = {in, in};
+    return plan_ptr(std::move(p));
+  }
+
+ private:
+  operator_traits traits_{
+      .name = "dedup",
+      .input_ports = {"in"},
+      .output_ports = {"out", "late"},
+      .keyed = true,
+      .stateful = true,
+      .summary = "Drops records whose key was seen within a time-to-live (event time).",
+  };
+};
+
+}  // namespace
+
+status dedup_operator::open(operator_context& ctx) {
+  if (ctx.state == nullptr || ctx.timers == nullptr) {
+    return make_error(errc::internal, "dedup opened without state backend or timers");
+  }
+  ctx_ = &ctx;
+  auto id = ctx.state->declare("dedup_first_seen", state_backend::kind::value);
+  if (!id) return id.err();
+  first_seen_id_ = *id;
+  out_ = batch_builder(s_->schema, ctx.batch_size);
+  late_ = batch_builder(s_->schema, ctx.batch_size);
+  return {};
+}
+
+int64_t dedup_operator::cleanup_time(int64_t first_seen) const {
+  return saturating_add(saturating_add(first_seen, s_->ttl_us - 1), s_->allowed_lateness_us);
+}
+
+void dedup_operator::process(size_t port, const record_batch& batch, output& out) {
+  const size_t n = batch.num_rows();
+  state_backend& state = *ctx_->state;
+  timer_service& timers = *ctx_->timers;
+  for (size_t r = 0; r < n; ++r) {
+    const int64_t t = batch.event_time[r];
+    if (saturating_add(t, s_->allowed_lateness_us) <= ctx_->watermark) {
+      late_.append_row(batch, r);
+      ++ctx_->late_records;
+      if (late_.size() >= ctx_->batch_size) out.emit(1, late_.finish());
+      continue;
+    }
+    key_.clear();
+    encode_key(batch, s_->key_fields, r, key_);
+    const uint64_t hash = batch.keyed() ? batch.key_hash[r] : hash_encoded_key(key_);
+    state.set_current_key(key_group_of(hash, ctx_->max_parallelism), key_);
+    if (state.get(first_seen_id_, 0, value_) && value_.size() == 8) {
+      const int64_t first_seen = get_i64_ordered(value_.data());
+      if (t < saturating_add(first_seen, s_->ttl_us)) {
+        ++duplicates_;
+        continue;
+      }
+      timers.delete_event_timer(cleanup_time(first_seen));
+    }
+    value_.clear();
+    put_i64_ordered(value_, t);
+    state.put(first_seen_id_, 0, value_);
+    timers.register_event_timer(cleanup_time(t));
+    out_.append_row(batch, r);
+    if (out_.size() >= ctx_->batch_size) out.emit(0, out_.finish());
+  }
+  if (!out_.empty()) out.emit(0, out_.finish());
+  if (!late_.empty()) out.emit(1, late_.finish());
+}
+
+void dedup_operator::on_timer(const timer& t, output& out) {
+  state_backend& state = *ctx_->state;
+  if (state.get(first_seen_id_, 0, value_) && value_.size() == 8 &&
+      cleanup_time(get_i64_ordered(value_.data())) == t.time) {
+    state.erase(first_seen_id_, 0);
+  }
+}
+
+void register_dedup_operator(operator_registry& r) {
+  r.add(std::make_unique<dedup_factory>());
+}
+
+}  // namespace vigil

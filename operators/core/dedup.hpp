@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/operator.hpp"
+#include "runtime/state_backend.hpp"
+
+namespace vigil {
+
+/// Registers `dedup`: forwards the first record of each key and drops the records of that key
+/// that follow within a time-to-live, in event time.
+///
+/// Config:
+/// - `ttl` (duration, required, > 0): a record of key k at event time t is a duplicate if a
+///   record of k was forwarded at event time t0 and t < t0 + ttl (t may be before t0: a record
+///   that arrives out of order is still a duplicate). Otherwise it is forwarded and t becomes
+///   the key's t0. "First" is first in arrival order; duplicates within one batch are caught.
+/// - `allowed_lateness` (duration, default: the graph's allowed lateness): a record with
+///   t + allowed_lateness <= the current watermark is late; it goes to the "late" port and is
+///   counted in operator_context::late_records, whether or not it is a duplicate (the state that
+///   would tell has been cleaned up or soon will be).
+///
+/// Ports: in "in" (keyed), out "out" and "late". Both outputs have the input's schema, event
+/// times and key (key fields and key hashes). Dropped duplicates are counted
+/// (dedup_operator::duplicates()): dropping them is the operator's purpose, not data loss.
+///
+/// State: per key, a value state "dedup_first_seen" holding t0 (8 bytes, ordered int64), and an
+/// event-time timer at t0 + ttl - 1 + allowed_lateness that erases it: from that watermark on no
+/// record that is not late can be a duplicate of t0.
+void register_dedup_operator(operator_registry& r);
+
+/// The running dedup operator (see register_dedup_operator()); public for its counter.
+class dedup_operator final : public operator_base {
+ public:
+  struct settings {
+    std::vector<int> key_fields;
+    int64_t ttl_us = 0;
+    int64_t allowed_lateness_us = 0;
+    schema_ptr schema;
+  };
+
+  explicit dedup_operator(std::shared_ptr<const settings> s) : s_(std::move(s)) {}
+
+  status open(operator_context& ctx) override;
+  void process(size_t port, const record_batch& batch, output& out) override;
+  void on_timer(const timer& t, output& out) override;
+
+  /// Records dropped as duplicates so far.
+  uint64_t duplicates() const { return duplicates_; }
+
+ private:
+  int64_t cleanup_time(int64_t first_seen) const;
+
+  std::shared_ptr<const settings> s_;
+  operator_context* ctx_ = nullptr;
+  state_backend::state_id first_seen_id_ = 0;
+  batch_builder out_;
+  batch_builder late_;
+  std::string key_;    ///< Encoded key of the current row.
+  std::string value_;  ///< State value read or written.
+  uint64_t duplicates_ = 0;
+};
+
+}  // namespace vigil

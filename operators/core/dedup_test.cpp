@@ -1,0 +1,273 @@
+#include "operators/core/dedup.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "runtime/subtask_driver.hpp"
+#include "runtime/testing/operator_harness.hpp"
+#include "runtime/timer_service.hpp"
+
+namespace vigil {
+namespace {
+
+using testing::cell;
+using testing::cfg;
+using testing::make_rows;
+using testing::num;
+using testing::operator_harness;
+using testing::str;
+using strings = std::vector<std::string>;
+
+class Dedup : public ::testing::Test {
+ protected:
+  Dedup() { register_dedup_operator(registry_); }
+
+  /// Rows (patient, code, reading) keyed on patient.
+  batch_ptr rows(const std::vector<std::vector<cell>>& r, const std::vector<int64_t>& times) {
+    return make_rows(schema_, r, times, {0});
+  }
+
+  std::vector<stream_info> keyed_input() const { return {{schema_, {0}}}; }
+
+  /// Entries of the dedup state, over all keys.
+  static size_t state_entries(operator_harness& h) {
+    auto id = h.context().state->declare("dedup_first_seen", state_backend::kind::value);
+    EXPECT_TRUE(id.ok());
+    size_t n = 0;
+    h.context().state->scan_all(*id, [&](uint32_t, std::string_view, std::string_view) {
+      ++n;
+      return true;
+    });
+    return n;
+  }
+
+  std::string plan_error(const config_map& config) {
+    auto p = operator_harness::try_plan(registry_, "dedup", config, keyed_input());
+    return p.ok() ? "<ok>" : p.err().message;
+  }
+
+  /// Runs a plan through the subtask driver directly (for what the harness does not expose).
+  std::unique_ptr<subtask_driver> drive(const plan_ptr& plan, output& out) {
+    subtask_driver::options opts;
+    opts.node_id = "dedup";
+    opts.state_dir = dir_.string();
+    auto d = subtask_driver::make(*registry_.find("dedup"), *plan, opts, out);
+    EXPECT_TRUE(d.ok()) << d.err().message;
+    return d.ok() ? std::move(*d) : nullptr;
+  }
+
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  /// Counts the rows emitted per port.
+  struct counting_output : output {
+    size_t rows[2] = {0, 0};
+    void emit(size_t port, batch_ptr b) override { rows[port] += b->num_rows(); }
+  };
+
+  std::filesystem::path dir_ =
+      std::filesystem::temp_directory_path() / ("vigil-dedup-test-" + std::to_string(::getpid()));
+  operator_registry registry_;
+  schema_ptr schema_ = make_schema({{"patient", type_id::string, true},
+                                    {"code", type_id::int64, true},
+                                    {"reading", type_id::float64, true}});
+  std::string p1_ = "p1";
+  std::string p2_ = "p2";
+};
+
+TEST_F(Dedup, PlanKeepsSchemaAndKeyOnBothPorts) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  ASSERT_EQ(h.plan().outputs.size(), 2u);
+  for (const stream_info& s : h.plan().outputs) {
+    EXPECT_EQ(*s.schema, *schema_);
+    EXPECT_EQ(s.key_fields, std::vector<int>{0});
+  }
+  const operator_factory* f = registry_.find("dedup");
+  ASSERT_NE(f, nullptr);
+  EXPECT_TRUE(f->traits().keyed);
+  EXPECT_TRUE(f->traits().stateful);
+  EXPECT_EQ(f->traits().output_ports, (strings{"out", "late"}));
+}
+
+TEST_F(Dedup, ForwardsTheFirstRecordPerKeyWithinTtl) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  h.push(0, rows({{p1_, int64_t{1}, 1.0},
+                  {p1_, int64_t{2}, 2.0},   // 5000 < 1000 + 10000: duplicate.
+                  {p2_, int64_t{3}, 3.0},   // Another key.
+                  {p1_, int64_t{4}, 4.0},   // 11000 = 1000 + 10000: forwarded, new t0.
+                  {p1_, int64_t{5}, 5.0}},  // 20999 < 21000: duplicate of 11000.
+                 {1000, 5000, 5000, 11000, 20999}));
+  EXPECT_EQ(h.rows(0), (strings{"p1|1|1@1000", "p2|3|3@5000", "p1|4|4@11000"}));
+  h.clear_output();
+  h.push(0, rows({{p1_, int64_t{6}, 6.0}, {p2_, int64_t{7}, 7.0}}, {21000, 14999}));
+  EXPECT_EQ(h.rows(0), strings{"p1|6|6@21000"}) << "duplicates are caught across batches";
+  EXPECT_TRUE(h.rows(1).empty());
+  EXPECT_EQ(h.context().late_records, 0u);
+  ASSERT_EQ(h.batches(0).size(), 1u);
+  auto expected = rows({{p1_, int64_t{6}, 6.0}}, {21000});
+  EXPECT_EQ(h.batches(0)[0]->key_hash, expected->key_hash) << "the output stays keyed";
+}
+
+TEST_F(Dedup, AnEarlierRecordArrivingLaterIsADuplicate) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  h.push(0, rows({{p1_, int64_t{1}, 1.0}, {p1_, int64_t{2}, 2.0}}, {50000, 1000}));
+  EXPECT_EQ(h.rows(0), strings{"p1|1|1@50000"});
+}
+
+TEST_F(Dedup, NullsAndCompositeKeys) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", num(10)}}), {{schema_, {0, 1}}});
+  auto b = make_rows(schema_,
+                     {{p1_, int64_t{1}, 1.0},
+                      {p1_, int64_t{2}, 2.0},  // Another (patient, code): forwarded.
+                      {p1_, int64_t{1}, std::monostate{}},
+                      {std::monostate{}, int64_t{1}, 4.0},
+                      {std::monostate{}, int64_t{1}, 5.0},  // A null key is a key: duplicate.
+                      {std::monostate{}, std::monostate{}, 6.0}},
+                     {1000, 1000, 2000, 1000, 1000, 1000}, {0, 1});
+  h.push(0, b);
+  EXPECT_EQ(h.rows(0),
+            (strings{"p1|1|1@1000", "p1|2|2@1000", "null|1|4@1000", "null|null|6@1000"}));
+}
+
+TEST_F(Dedup, EmptyBatchEmitsNothing) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("1s")}}), keyed_input());
+  h.push(0, rows({}, {}));
+  h.watermark(1000);
+  h.finish();
+  EXPECT_TRUE(h.batches(0).empty());
+  EXPECT_TRUE(h.batches(1).empty());
+}
+
+TEST_F(Dedup, LateRecordsGoToTheLatePort) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  h.push(0, rows({{p1_, int64_t{1}, 1.0}}, {12000}));
+  h.watermark(10000);
+  h.push(0, rows({{p2_, int64_t{2}, 2.0},   // At the watermark: late (lateness 0).
+                  {p2_, int64_t{3}, 3.0},   // Forwarded.
+                  {p1_, int64_t{4}, 4.0},   // Late although a duplicate: late wins.
+                  {p1_, int64_t{5}, 5.0}},  // A duplicate of 12000.
+                 {10000, 10001, 9000, 15000}));
+  EXPECT_EQ(h.rows(0), (strings{"p1|1|1@12000", "p2|3|3@10001"}));
+  EXPECT_EQ(h.rows(1), (strings{"p2|2|2@10000", "p1|4|4@9000"}));
+  EXPECT_EQ(h.context().late_records, 2u);
+}
+
+TEST_F(Dedup, AllowedLatenessKeepsStateLongerAndDelaysLateness) {
+  operator_harness h(registry_, "dedup",
+                     cfg({{"ttl", str("10ms")}, {"allowed_lateness", str("5ms")}}), keyed_input());
+  h.push(0, rows({{p1_, int64_t{1}, 1.0}}, {1000}));
+  h.watermark(12000);
+  // 8000 + 5000 > 12000: not late; 8000 < 11000: a duplicate.
+  h.push(0, rows({{p1_, int64_t{2}, 2.0}}, {8000}));
+  EXPECT_EQ(h.rows(0), strings{"p1|1|1@1000"});
+  EXPECT_TRUE(h.rows(1).empty());
+  EXPECT_EQ(state_entries(h), 1u);
+  // Clean-up at 1000 + 10000 - 1 + 5000.
+  h.watermark(15998);
+  EXPECT_EQ(state_entries(h), 1u);
+  h.watermark(15999);
+  EXPECT_EQ(state_entries(h), 0u);
+  EXPECT_EQ(h.context().timers->size(), 0u);
+  // What could still be a duplicate of 1000 is late now.
+  h.push(0, rows({{p1_, int64_t{3}, 3.0}, {p1_, int64_t{4}, 4.0}}, {10999, 11000}));
+  EXPECT_EQ(h.rows(1), strings{"p1|3|3@10999"});
+  EXPECT_EQ(h.rows(0), (strings{"p1|1|1@1000", "p1|4|4@11000"}));
+}
+
+TEST_F(Dedup, AllowedLatenessDefaultsToTheGraphs) {
+  plan_context ctx;
+  config_map config = cfg({{"ttl", str("10ms")}});
+  ctx.config = &config;
+  ctx.inputs = keyed_input();
+  ctx.allowed_lateness_us = 3000;
+  auto p = registry_.find("dedup")->plan(ctx);
+  ASSERT_TRUE(p.ok()) << p.err().message;
+  counting_output out;
+  auto d = drive(*p, out);
+  ASSERT_NE(d, nullptr);
+  d->advance_watermark(10000);
+  // 7001 + 3000 > 10000: not late; 7000 + 3000 <= 10000: late.
+  d->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7001, 7000}));
+  EXPECT_EQ(out.rows[0], 1u);
+  EXPECT_EQ(out.rows[1], 1u);
+  EXPECT_EQ(d->context().late_records, 1u);
+}
+
+TEST_F(Dedup, StateIsCleanedUpAndTimersFollowTheLatestForward) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  h.push(0, rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 3000}));
+  EXPECT_EQ(h.context().timers->size(), 2u);
+  h.push(0, rows({{p1_, int64_t{3}, 3.0}}, {11000}));  // Forwarded: the old timer goes.
+  EXPECT_EQ(h.context().timers->size(), 2u);
+  EXPECT_EQ(h.context().timers->next(timer_service::domain::event_time), 12999);
+  h.watermark(12999);  // p2's state (3000 + 10000 - 1) is cleaned up.
+  EXPECT_EQ(state_entries(h), 1u);
+  h.push(0, rows({{p2_, int64_t{4}, 4.0}}, {13000}));
+  EXPECT_EQ(h.rows(0), (strings{"p1|1|1@1000", "p2|2|2@3000", "p1|3|3@11000", "p2|4|4@13000"}));
+  h.finish();
+  EXPECT_EQ(state_entries(h), 0u);
+  EXPECT_EQ(h.context().timers->size(), 0u);
+}
+
+TEST_F(Dedup, LargeInputSplitsIntoBatchesInOrder) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("1s")}}), keyed_input(), 0, 1, 2);
+  std::vector<std::vector<cell>> in;
+  std::vector<int64_t> times;
+  strings want;
+  for (int i = 0; i < 7; ++i) {
+    std::string key = "k" + std::to_string(i % 5);
+    in.push_back({key, int64_t{i}, std::monostate{}});
+    times.push_back(100 + i);
+    if (i < 5) want.push_back(key + "|" + std::to_string(i) + "|null@" + std::to_string(100 + i));
+  }
+  h.push(0, rows(in, times));
+  EXPECT_EQ(h.rows(0), want);
+  EXPECT_EQ(h.batches(0).size(), 3u);  // 2 + 2 + 1 rows.
+}
+
+TEST_F(Dedup, CountsDuplicates) {
+  auto p =
+      operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  ASSERT_TRUE(p.ok()) << p.err().message;
+  counting_output out;
+  auto d = drive(*p, out);
+  ASSERT_NE(d, nullptr);
+  auto& op = dynamic_cast<dedup_operator&>(d->op());
+  d->process(0, *rows({{p1_, int64_t{1}, 1.0},
+                       {p1_, int64_t{2}, 2.0},
+                       {p1_, int64_t{3}, 3.0},
+                       {p2_, int64_t{4}, 4.0}},
+                      {1000, 1001, 1002, 1003}));
+  EXPECT_EQ(op.duplicates(), 2u);
+  EXPECT_EQ(out.rows[0], 2u);
+  d->advance_watermark(5000);
+  d->process(0, *rows({{p1_, int64_t{5}, 5.0}}, {4000}));  // Late, not counted as a duplicate.
+  EXPECT_EQ(op.duplicates(), 2u);
+  EXPECT_EQ(out.rows[1], 1u);
+  EXPECT_EQ(d->context().late_records, 1u);
+  EXPECT_TRUE(d->finish().ok());
+}
+
+TEST_F(Dedup, RefusedConfigsNameTheKey) {
+  EXPECT_NE(plan_error({}).find("config.ttl"), std::string::npos) << plan_error({});
+  for (const config_value& bad : {str("0s"), str("soon"), num(-5), config_value::of_bool(true)}) {
+    std::string e = plan_error(cfg({{"ttl", bad}}));
+    EXPECT_NE(e.find("config.ttl"), std::string::npos) << e;
+  }
+  std::string e = plan_error(cfg({{"ttl", str("1s")}, {"allowed_lateness", str("-1s")}}));
+  EXPECT_NE(e.find("config.allowed_lateness"), std::string::npos) << e;
+  e = plan_error(cfg({{"ttl", str("1s")}, {"tll", str("1s")}}));
+  EXPECT_NE(e.find("config.tll"), std::string::npos) << e;
+}
+
+TEST_F(Dedup, RefusesAnUnkeyedInput) {
+  auto p =
+      operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("1s")}}), {{schema_, {}}});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.err().code, errc::invalid_graph);
+  EXPECT_NE(p.err().message.find("key_by"), std::string::npos) << p.err().message;
+}
+
+}  // namespace
+}  // namespace vigil

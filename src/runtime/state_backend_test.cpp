@@ -1,0 +1,583 @@
+#include "runtime/state_backend.hpp"
+
+#include <gtest/gtest.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "common/key.hpp"
+
+namespace vigil {
+namespace {
+
+/// An encode_key()-style encoding of an int64 key: present byte + ordered int64.
+std::string int_key(int64_t v) {
+  std::string k(1, '\1');
+  put_i64_ordered(k, v);
+  return k;
+}
+
+class state_backend_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vigil-state-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(dir_);
+    open(true);
+  }
+
+  void TearDown() override {
+    state_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void open(bool fresh) {
+    state_.reset();
+    state_backend::options o;
+    o.directory = dir_.string();
+    o.fresh = fresh;
+    auto st = state_backend::open(o);
+    ASSERT_TRUE(st.ok()) << st.err().message;
+    state_ = std::move(*st);
+  }
+
+  state_backend::state_id declare(
+      std::string_view name, state_backend::kind k, int64_t ttl_us = 0,
+      state_backend::ttl_clock c = state_backend::ttl_clock::event_time) {
+    auto id = state_->declare(name, k, ttl_us, c);
+    EXPECT_TRUE(id.ok()) << id.err().message;
+    return id.ok() ? *id : 0;
+  }
+
+  std::vector<std::string> list(state_backend::state_id id) {
+    std::vector<std::string> out;
+    state_->list_scan(id, [&](std::string_view e) {
+      out.emplace_back(e);
+      return true;
+    });
+    return out;
+  }
+
+  std::vector<std::pair<std::string, std::string>> map(state_backend::state_id id) {
+    std::vector<std::pair<std::string, std::string>> out;
+    state_->map_scan(id, [&](std::string_view k, std::string_view v) {
+      out.emplace_back(k, v);
+      return true;
+    });
+    return out;
+  }
+
+  std::string get(state_backend::state_id id, int64_t ns = 0) {
+    std::string v;
+    return state_->get(id, ns, v) ? v : "<absent>";
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<state_backend> state_;
+};
+
+TEST_F(state_backend_test, OpenWithoutDirectoryFails) {
+  state_backend::options o;
+  auto st = state_backend::open(o);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::invalid_argument);
+}
+
+TEST_F(state_backend_test, DeclareIsIdempotentAndChecksKind) {
+  auto a = declare("a", state_backend::kind::value);
+  auto b = declare("b", state_backend::kind::map);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(declare("a", state_backend::kind::value), a);
+  auto wrong = state_->declare("a", state_backend::kind::list);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.err().code, errc::state_error);
+  EXPECT_NE(wrong.err().message.find("'a'"), std::string::npos) << wrong.err().message;
+  auto ttl_changed = state_->declare("a", state_backend::kind::value, 1000);
+  EXPECT_FALSE(ttl_changed.ok());
+}
+
+TEST_F(state_backend_test, ReservedNamesGetReservedIds) {
+  auto user = declare("count", state_backend::kind::value);
+  auto runtime = declare("__timers", state_backend::kind::map);
+  EXPECT_LT(user, 0xff00);
+  EXPECT_GE(runtime, 0xff00);
+}
+
+TEST_F(state_backend_test, ValueRoundTripWithNamespaces) {
+  auto id = declare("v", state_backend::kind::value);
+  state_->set_current_key(3, int_key(1));
+  EXPECT_EQ(get(id), "<absent>");
+  state_->put(id, 0, "zero");
+  state_->put(id, -5, "minus five");
+  state_->put(id, 1000, "thousand");
+  EXPECT_EQ(get(id, 0), "zero");
+  EXPECT_EQ(get(id, -5), "minus five");
+  EXPECT_EQ(get(id, 1000), "thousand");
+  EXPECT_EQ(get(id, 1), "<absent>");
+  state_->put(id, 0, "replaced");
+  EXPECT_EQ(get(id, 0), "replaced");
+  state_->erase(id, 0);
+  EXPECT_EQ(get(id, 0), "<absent>");
+  EXPECT_EQ(get(id, -5), "minus five");
+  state_->put(id, 7, "");
+  EXPECT_EQ(get(id, 7), "") << "an empty value is present";
+}
+
+TEST_F(state_backend_test, CurrentKeyIsCopied) {
+  std::string key = int_key(42);
+  state_->set_current_key(9, key);
+  key = "changed";
+  EXPECT_EQ(state_->current_key(), int_key(42));
+  EXPECT_EQ(state_->current_key_group(), 9u);
+}
+
+TEST_F(state_backend_test, KeysKeyGroupsAndStatesAreIsolated) {
+  auto a = declare("a", state_backend::kind::value);
+  auto b = declare("b", state_backend::kind::value);
+  state_->set_current_key(1, int_key(1));
+  state_->put(a, 0, "a-kg1-k1");
+  state_->put(b, 0, "b-kg1-k1");
+  state_->set_current_key(1, int_key(2));
+  state_->put(a, 0, "a-kg1-k2");
+  state_->set_current_key(2, int_key(1));
+  state_->put(a, 0, "a-kg2-k1");
+
+  state_->set_current_key(1, int_key(1));
+  EXPECT_EQ(get(a), "a-kg1-k1");
+  EXPECT_EQ(get(b), "b-kg1-k1");
+  state_->set_current_key(1, int_key(2));
+  EXPECT_EQ(get(a), "a-kg1-k2");
+  EXPECT_EQ(get(b), "<absent>");
+  state_->set_current_key(2, int_key(1));
+  EXPECT_EQ(get(a), "a-kg2-k1");
+  EXPECT_EQ(get(b), "<absent>");
+  state_->set_current_key(3, int_key(1));
+  EXPECT_EQ(get(a), "<absent>");
+}
+
+TEST_F(state_backend_test, MapRoundTripInUserKeyOrder) {
+  auto id = declare("m", state_backend::kind::map);
+  auto other = declare("other", state_backend::kind::map);
+  state_->set_current_key(5, int_key(1));
+  state_->map_put(id, "b", "2");
+  state_->map_put(id, "a", "1");
+  state_->map_put(id, "c", "3");
+  state_->map_put(other, "a", "other");
+  state_->set_current_key(5, int_key(2));
+  state_->map_put(id, "a", "k2");
+  state_->set_current_key(6, int_key(1));
+  state_->map_put(id, "a", "kg6");
+
+  state_->set_current_key(5, int_key(1));
+  std::string v;
+  EXPECT_TRUE(state_->map_get(id, "b", v));
+  EXPECT_EQ(v, "2");
+  EXPECT_FALSE(state_->map_get(id, "d", v));
+  using kv = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(map(id), (kv{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+  state_->map_erase(id, "b");
+  state_->map_put(id, "c", "33");
+  EXPECT_EQ(map(id), (kv{{"a", "1"}, {"c", "33"}}));
+  EXPECT_EQ(map(other), (kv{{"a", "other"}}));
+
+  int seen = 0;
+  state_->map_scan(id, [&](std::string_view, std::string_view) { return ++seen < 1; });
+  EXPECT_EQ(seen, 1) << "map_scan stops when fn returns false";
+
+  state_->set_current_key(5, int_key(2));
+  EXPECT_EQ(map(id), (kv{{"a", "k2"}}));
+  state_->set_current_key(7, int_key(1));
+  EXPECT_TRUE(map(id).empty());
+}
+
+TEST_F(state_backend_test, MapScanMayWriteDuringTheScan) {
+  auto id = declare("m", state_backend::kind::map);
+  state_->set_current_key(0, int_key(1));
+  for (std::string k : {"a", "b", "c"}) state_->map_put(id, k, "x");
+  state_->map_scan(id, [&](std::string_view k, std::string_view) {
+    state_->map_erase(id, k);
+    return true;
+  });
+  EXPECT_TRUE(map(id).empty());
+}
+
+TEST_F(state_backend_test, ListAppendsInOrderAndClears) {
+  auto id = declare("l", state_backend::kind::list);
+  state_->set_current_key(1, int_key(1));
+  EXPECT_TRUE(list(id).empty());
+  state_->list_add(id, "one");
+  state_->list_add(id, "");
+  state_->list_add(id, std::string(300, 'x'));  // A length prefix of two bytes.
+  state_->list_add(id, "four");
+  state_->set_current_key(1, int_key(2));
+  state_->list_add(id, "other key");
+
+  state_->set_current_key(1, int_key(1));
+  EXPECT_EQ(list(id), (std::vector<std::string>{"one", "", std::string(300, 'x'), "four"}));
+  int seen = 0;
+  state_->list_scan(id, [&](std::string_view) { return ++seen < 2; });
+  EXPECT_EQ(seen, 2);
+  state_->list_clear(id);
+  EXPECT_TRUE(list(id).empty());
+  state_->list_add(id, "again");
+  EXPECT_EQ(list(id), std::vector<std::string>{"again"});
+  state_->set_current_key(1, int_key(2));
+  EXPECT_EQ(list(id), std::vector<std::string>{"other key"});
+}
+
+TEST_F(state_backend_test, ListSurvivesFlushAndCompaction) {
+  auto id = declare("l", state_backend::kind::list);
+  state_->set_current_key(1, int_key(1));
+  state_->list_add(id, "a");
+  state_->list_add(id, "b");
+  ASSERT_TRUE(state_->compact().ok());
+  state_->list_add(id, "c");
+  ASSERT_TRUE(state_->compact().ok());
+  state_->list_add(id, "d");
+  EXPECT_EQ(list(id), (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+TEST_F(state_backend_test, ScanAllReturnsKeyGroupsInOrder) {
+  auto v = declare("v", state_backend::kind::value);
+  auto m = declare("m", state_backend::kind::map);
+  auto l = declare("l", state_backend::kind::list);
+  // Written out of order, interleaved with other states.
+  for (uint32_t kg : {90u, 3u, 127u, 0u, 45u}) {
+    state_->set_current_key(kg, int_key(kg));
+    state_->put(v, 1, "v" + std::to_string(kg));
+    state_->map_put(m, "u", "m" + std::to_string(kg));
+    state_->list_add(l, "l" + std::to_string(kg));
+    state_->list_add(l, "l" + std::to_string(kg) + "b");
+  }
+  ASSERT_TRUE(state_->compact().ok());
+  state_->set_current_key(45, int_key(1000));  // A second key in key group 45, in the memtable.
+  state_->put(v, 1, "v45b");
+
+  std::vector<std::tuple<uint32_t, std::string, std::string>> seen;
+  state_->scan_all(v, [&](uint32_t kg, std::string_view key_and_suffix, std::string_view value) {
+    seen.emplace_back(kg, std::string(key_and_suffix), std::string(value));
+    return true;
+  });
+  auto vkey = [](int64_t k) {
+    std::string s = int_key(k);
+    put_i64_ordered(s, 1);
+    return s;
+  };
+  using row = std::tuple<uint32_t, std::string, std::string>;
+  EXPECT_EQ(seen, (std::vector<row>{{0, vkey(0), "v0"},
+                                    {3, vkey(3), "v3"},
+                                    {45, vkey(45), "v45"},
+                                    {45, vkey(1000), "v45b"},
+                                    {90, vkey(90), "v90"},
+                                    {127, vkey(127), "v127"}}));
+
+  std::vector<std::string> lists;
+  state_->scan_all(l, [&](uint32_t, std::string_view key, std::string_view value) {
+    EXPECT_EQ(key.size(), 9u);
+    lists.emplace_back(value);
+    return true;
+  });
+  EXPECT_EQ(lists, (std::vector<std::string>{"l0", "l0b", "l3", "l3b", "l45", "l45b", "l90", "l90b",
+                                             "l127", "l127b"}));
+
+  int maps = 0;
+  state_->scan_all(m, [&](uint32_t, std::string_view, std::string_view) { return ++maps < 2; });
+  EXPECT_EQ(maps, 2) << "scan_all stops when fn returns false";
+}
+
+TEST_F(state_backend_test, TtlHidesExpiredValuesOnRead) {
+  auto v = declare("v", state_backend::kind::value, 100);
+  auto m = declare("m", state_backend::kind::map, 100);
+  auto l = declare("l", state_backend::kind::list, 100);
+  auto plain = declare("plain", state_backend::kind::value);
+  state_->advance_clocks(1000, 0);
+  state_->set_current_key(1, int_key(1));
+  state_->put(v, 0, "early");  // Expires at 1100.
+  state_->map_put(m, "k", "early");
+  state_->list_add(l, "early");
+  state_->put(plain, 0, "forever");
+  state_->advance_clocks(1050, 0);
+  state_->list_add(l, "late");  // Expires at 1150.
+  state_->map_put(m, "k2", "late");
+
+  state_->advance_clocks(1099, 0);
+  EXPECT_EQ(get(v), "early");
+  EXPECT_EQ(list(l), (std::vector<std::string>{"early", "late"}));
+  state_->advance_clocks(1100, 0);
+  EXPECT_EQ(get(v), "<absent>");
+  std::string out;
+  EXPECT_FALSE(state_->map_get(m, "k", out));
+  EXPECT_TRUE(state_->map_get(m, "k2", out));
+  EXPECT_EQ(out, "late");
+  using kv = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(map(m), (kv{{"k2", "late"}}));
+  EXPECT_EQ(list(l), std::vector<std::string>{"late"});
+  EXPECT_EQ(get(plain), "forever");
+  int all = 0;
+  state_->scan_all(v, [&](uint32_t, std::string_view, std::string_view) { return ++all > 0; });
+  EXPECT_EQ(all, 0);
+
+  state_->put(v, 0, "rewritten");  // A write restarts the TTL: expires at 1200.
+  EXPECT_EQ(get(v), "rewritten");
+  state_->advance_clocks(1200, 0);
+  EXPECT_EQ(get(v), "<absent>");
+}
+
+TEST_F(state_backend_test, TtlUsesTheDeclaredClock) {
+  auto ev = declare("ev", state_backend::kind::value, 100);
+  auto pt =
+      declare("pt", state_backend::kind::value, 100, state_backend::ttl_clock::processing_time);
+  state_->advance_clocks(1000, 5000);
+  state_->set_current_key(1, int_key(1));
+  state_->put(ev, 0, "e");
+  state_->put(pt, 0, "p");
+  state_->advance_clocks(1100, 5050);
+  EXPECT_EQ(get(ev), "<absent>");
+  EXPECT_EQ(get(pt), "p");
+  state_->advance_clocks(1100, 5100);
+  EXPECT_EQ(get(pt), "<absent>");
+}
+
+TEST_F(state_backend_test, ValuesWrittenBeforeTheFirstClockAdvanceDoNotExpire) {
+  auto v = declare("v", state_backend::kind::value, 100);
+  state_->set_current_key(1, int_key(1));
+  state_->put(v, 0, "x");
+  state_->advance_clocks(1'000'000, 1'000'000);
+  EXPECT_EQ(get(v), "x");
+}
+
+TEST_F(state_backend_test, CompactionRemovesExpiredEntries) {
+  auto v = declare("v", state_backend::kind::value, 100);
+  auto l = declare("l", state_backend::kind::list, 100);
+  auto m = declare("m", state_backend::kind::map, 100);
+  auto plain = declare("plain", state_backend::kind::value);
+  std::string big;  // Incompressible, so that sizes reflect the entries.
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  state_->advance_clocks(1000, 0);
+  for (int k = 0; k < 2000; ++k) {
+    big.clear();
+    for (int i = 0; i < 1000; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      big.push_back(static_cast<char>(x));
+    }
+    state_->set_current_key(k % 128, int_key(k));
+    state_->put(v, 0, big);
+    state_->list_add(l, big);
+    state_->map_put(m, "u", big);
+  }
+  state_->set_current_key(0, int_key(0));
+  state_->put(plain, 0, "kept");
+  state_->advance_clocks(1050, 0);
+  state_->set_current_key(0, int_key(0));
+  state_->list_add(l, "survivor");  // Expires at 1150: the list keeps one element.
+  ASSERT_TRUE(state_->compact().ok());
+  uint64_t before = state_->estimated_size_bytes();
+  EXPECT_GT(before, 3u * 2000 * 1000 / 2);
+
+  state_->advance_clocks(1100, 0);
+  ASSERT_TRUE(state_->compact().ok());
+  uint64_t after = state_->estimated_size_bytes();
+  EXPECT_LT(after, before / 20) << "before " << before << " after " << after;
+
+  // The data left is what is live: the plain value and the list's live element.
+  state_->set_current_key(0, int_key(0));
+  EXPECT_EQ(get(plain), "kept");
+  EXPECT_EQ(list(l), std::vector<std::string>{"survivor"});
+  // Raw contents after the filter: nothing of v or m remains, even with the clock turned back
+  // (reads would otherwise hide them).
+  state_->advance_clocks(0, 0);
+  int remaining = 0;
+  state_->scan_all(v, [&](uint32_t, std::string_view, std::string_view) { return ++remaining; });
+  state_->scan_all(m, [&](uint32_t, std::string_view, std::string_view) { return ++remaining; });
+  EXPECT_EQ(remaining, 0);
+  std::vector<std::string> raw_list;
+  state_->scan_all(l, [&](uint32_t, std::string_view, std::string_view value) {
+    raw_list.emplace_back(value);
+    return true;
+  });
+  EXPECT_EQ(raw_list, std::vector<std::string>{"survivor"});
+}
+
+TEST_F(state_backend_test, ReopenKeepsStateAndIdsFreshWipes) {
+  auto a = declare("a", state_backend::kind::value);
+  auto m = declare("m", state_backend::kind::map, 100);
+  auto l = declare("l", state_backend::kind::list);
+  auto t = declare("__t", state_backend::kind::map);
+  state_->set_current_key(4, int_key(4));
+  state_->put(a, 0, "a");
+  state_->map_put(m, "k", "m");
+  state_->list_add(l, "x");
+  state_->map_put(t, "k", "t");
+
+  open(false);
+  // Declared in another order: the ids come from the restored registry.
+  EXPECT_EQ(declare("__t", state_backend::kind::map), t);
+  EXPECT_EQ(declare("l", state_backend::kind::list), l);
+  EXPECT_EQ(declare("m", state_backend::kind::map, 100), m);
+  EXPECT_EQ(declare("a", state_backend::kind::value), a);
+  auto b = declare("b", state_backend::kind::value);
+  EXPECT_NE(b, a);
+  EXPECT_NE(b, m);
+  EXPECT_NE(b, l);
+  auto t2 = declare("__t2", state_backend::kind::map);
+  EXPECT_NE(t2, t);
+  EXPECT_FALSE(state_->declare("m", state_backend::kind::map).ok()) << "TTL-ness is fixed";
+  state_->set_current_key(4, int_key(4));
+  EXPECT_EQ(get(a), "a");
+  std::string v;
+  EXPECT_TRUE(state_->map_get(m, "k", v));
+  EXPECT_EQ(v, "m");
+  EXPECT_EQ(list(l), std::vector<std::string>{"x"});
+
+  open(true);
+  auto fresh_id = declare("b", state_backend::kind::value);
+  EXPECT_EQ(fresh_id, 0);
+  state_->set_current_key(4, int_key(4));
+  EXPECT_EQ(get(fresh_id), "<absent>");
+  int all = 0;
+  state_->scan_all(fresh_id, [&](uint32_t, std::string_view, std::string_view) { return ++all; });
+  EXPECT_EQ(all, 0);
+}
+
+TEST_F(state_backend_test, EstimatedSizeGrowsWithData) {
+  auto v = declare("v", state_backend::kind::value);
+  uint64_t empty = state_->estimated_size_bytes();
+  for (int k = 0; k < 1000; ++k) {
+    state_->set_current_key(k % 128, int_key(k));
+    state_->put(v, 0, std::string(100, 'x'));
+  }
+  EXPECT_GT(state_->estimated_size_bytes(), empty + 50'000);
+}
+
+TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
+  // A budget of 64 KiB holds a few hundred entries: most operations evict or miss.
+  state_.reset();
+  state_backend::options o;
+  o.directory = dir_.string();
+  o.write_buffer_bytes = 64 << 10;
+  auto opened = state_backend::open(o);
+  ASSERT_TRUE(opened.ok()) << opened.err().message;
+  state_ = std::move(*opened);
+  auto v = declare("v", state_backend::kind::value);
+  auto m = declare("m", state_backend::kind::map);
+  std::map<std::tuple<int, int64_t, std::string>, std::string> model;  // (key, ns or -1, user key)
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  auto next = [&](uint64_t n) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x % n;
+  };
+  auto check_all = [&] {
+    for (int k = 0; k < 500; ++k) {
+      state_->set_current_key(k % 16, int_key(k));
+      for (int64_t ns = 0; ns < 3; ++ns) {
+        auto it = model.find({k, ns, ""});
+        ASSERT_EQ(get(v, ns), it == model.end() ? "<absent>" : it->second) << k << "/" << ns;
+      }
+      std::vector<std::pair<std::string, std::string>> want;
+      for (auto it = model.lower_bound({k, -1, ""});
+           it != model.end() && std::get<0>(it->first) == k && std::get<1>(it->first) == -1; ++it) {
+        want.emplace_back(std::get<2>(it->first), it->second);
+      }
+      ASSERT_EQ(map(m), want) << k;
+    }
+  };
+  for (int round = 0; round < 20; ++round) {
+    for (int op = 0; op < 2000; ++op) {
+      int k = static_cast<int>(next(500));
+      state_->set_current_key(k % 16, int_key(k));
+      int64_t ns = static_cast<int64_t>(next(3));
+      std::string uk(1, static_cast<char>('a' + next(4)));
+      std::string value = std::to_string(round * 10000 + op);
+      switch (next(6)) {
+        case 0:
+        case 1:
+          state_->put(v, ns, value);
+          model[{k, ns, ""}] = value;
+          break;
+        case 2:
+          state_->erase(v, ns);
+          model.erase({k, ns, ""});
+          break;
+        case 3:
+          state_->map_put(m, uk, value);
+          model[{k, -1, uk}] = value;
+          break;
+        case 4:
+          state_->map_erase(m, uk);
+          model.erase({k, -1, uk});
+          break;
+        default: {
+          auto it = model.find({k, ns, ""});
+          ASSERT_EQ(get(v, ns), it == model.end() ? "<absent>" : it->second);
+        }
+      }
+    }
+    check_all();
+    if (round % 5 == 4) {
+      ASSERT_TRUE(state_->compact().ok());
+    }
+  }
+  size_t values = 0;
+  state_->scan_all(v, [&](uint32_t, std::string_view, std::string_view) { return ++values; });
+  size_t want_values = 0;
+  for (const auto& [key, value] : model) want_values += std::get<1>(key) >= 0;
+  EXPECT_EQ(values, want_values);
+  state_.reset();
+  o.fresh = false;
+  opened = state_backend::open(o);
+  ASSERT_TRUE(opened.ok()) << opened.err().message;
+  state_ = std::move(*opened);
+  ASSERT_EQ(declare("v", state_backend::kind::value), v);
+  ASSERT_EQ(declare("m", state_backend::kind::map), m);
+  check_all();
+}
+
+/// Not a test of speed (nothing asserted on time): prints the cost of the hot path of a keyed
+/// aggregation (encode the key, set it, get then put a small value) on 100k keys in memory,
+/// in random key order.
+TEST_F(state_backend_test, MicroBenchmarkGetPut) {
+  auto id = declare("count", state_backend::kind::value);
+  constexpr int keys = 100'000;
+  constexpr int ops = 1'000'000;
+  std::string key;
+  auto set_key = [&](int k) {
+    key.assign(1, '\1');
+    put_i64_ordered(key, k);
+    state_->set_current_key(static_cast<uint32_t>(hash_encoded_key(key) % 128), key);
+  };
+  std::string value(8, '\0');
+  for (int k = 0; k < keys; ++k) {
+    set_key(k);
+    state_->put(id, 0, value);
+  }
+  std::string out;
+  uint64_t found = 0;
+  uint64_t x = 88172645463325252ull;
+  auto cpu_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * int64_t{1'000'000'000} + ts.tv_nsec;
+  };
+  int64_t start = cpu_ns();
+  for (int i = 0; i < ops; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    set_key(static_cast<int>(x % keys));
+    found += state_->get(id, 0, out);
+    out[0] = static_cast<char>(out[0] + 1);
+    state_->put(id, 0, out);
+  }
+  int64_t ns = cpu_ns() - start;
+  EXPECT_EQ(found, static_cast<uint64_t>(ops));
+  std::printf("[ bench    ] encode key + set_current_key + get + put: %.0f CPU ns (%d keys)\n",
+              static_cast<double>(ns) / ops, keys);
+}
+
+}  // namespace
+}  // namespace vigil
