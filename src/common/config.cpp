@@ -1,6 +1,7 @@
 #include "common/config.hpp"
 
 #include <charconv>
+#include <limits>
 
 namespace vigil {
 
@@ -62,6 +63,9 @@ const char* to_string(config_value::kind k) {
 result<int64_t> parse_duration_us(const config_value& v) {
   if (v.k == config_value::kind::integer) {
     if (v.i < 0) return make_error(errc::invalid_argument, "duration must not be negative");
+    if (v.i > std::numeric_limits<int64_t>::max() / 1000) {
+      return make_error(errc::invalid_argument, "duration is too large");
+    }
     return v.i * 1000;
   }
   if (v.k != config_value::kind::string) {
@@ -86,7 +90,11 @@ result<int64_t> parse_duration_us(const config_value& v) {
     return make_error(errc::invalid_argument,
                       "invalid duration \"" + v.s + "\" (units: us, ms, s, m, h, d)");
   }
-  return n * mult;
+  int64_t us = 0;
+  if (__builtin_mul_overflow(n, mult, &us)) {
+    return make_error(errc::invalid_argument, "duration \"" + v.s + "\" is too large");
+  }
+  return us;
 }
 
 error config_reader::key_error(std::string_view key, std::string_view what) {
