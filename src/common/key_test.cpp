@@ -83,7 +83,9 @@ TEST(KeyEncoding, PreservesOrderOfIntegersDoublesAndStrings) {
     b.end_row(0);
     std::string key;
     encode_key(*b.finish(), {0}, 0, key);
-    if (!prev.empty()) EXPECT_LT(prev, key) << v;
+    if (!prev.empty()) {
+      EXPECT_LT(prev, key) << v;
+    }
     prev = key;
   }
   auto ds = make_schema({{"d", type_id::float64, false}});
@@ -94,7 +96,9 @@ TEST(KeyEncoding, PreservesOrderOfIntegersDoublesAndStrings) {
     b.end_row(0);
     std::string key;
     encode_key(*b.finish(), {0}, 0, key);
-    if (!prev.empty()) EXPECT_LT(prev, key) << v;
+    if (!prev.empty()) {
+      EXPECT_LT(prev, key) << v;
+    }
     prev = key;
   }
 }
