@@ -207,11 +207,17 @@ void subtask_actor::poll_source() {
       int64_t now = operator_context::now_us();
       if (no_data_since_us_ == 0) no_data_since_us_ = now;
       int64_t idle_timeout = spec_.plan->idle_timeout_us;
-      if (idle_timeout > 0 && !idle_sent_ && now - no_data_since_us_ >= idle_timeout) {
-        router_->broadcast_idle();
-        idle_sent_ = true;
+      int64_t wait = std::max<int64_t>(r.retry_after_us, 1000);
+      if (idle_timeout > 0 && !idle_sent_) {
+        int64_t idle_at = no_data_since_us_ + idle_timeout;
+        if (now >= idle_at) {
+          router_->broadcast_idle();
+          idle_sent_ = true;
+        } else {
+          wait = std::min(wait, idle_at - now);  // Wake up in time to declare idleness.
+        }
       }
-      delayed_send(this, us(std::max<int64_t>(r.retry_after_us, 1000)), poll_atom::value);
+      delayed_send(this, us(wait), poll_atom::value);
       break;
     }
     case poll_result::state::finished:
