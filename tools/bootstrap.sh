@@ -6,6 +6,7 @@ packages=(
   cmake g++ ninja-build pkg-config
   libcaf-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libsimdjson-dev
+  libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -14,6 +14,8 @@ enum class errc {
   invalid_graph,     ///< The job graph is not runnable (unknown operator, cycle, schema mismatch).
   parse_error,       ///< A document (YAML, JSON, CSV) could not be parsed.
   not_found,         ///< A named thing does not exist.
+  /// Not enough capacity right now, e.g. free task slots for a job.
+  resource_exhausted,
   io_error,          ///< The file system or network failed.
   state_error,       ///< The state backend (RocksDB) failed.
   internal,          ///< A broken invariant; a bug in Vigil.

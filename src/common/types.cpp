@@ -14,6 +14,8 @@ const char* to_string(errc code) {
       return "parse error";
     case errc::not_found:
       return "not found";
+    case errc::resource_exhausted:
+      return "resource exhausted";
     case errc::io_error:
       return "I/O error";
     case errc::state_error:

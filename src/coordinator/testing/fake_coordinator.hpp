@@ -1,0 +1,133 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "coordinator/cluster_service.hpp"
+#include "coordinator/coordinator_api.hpp"
+#include "coordinator/job_service.hpp"
+#include "engine/engine.hpp"
+#include "graph/planner.hpp"
+
+namespace vigil::testing {
+
+/// An in-memory coordinator core for tests of the API edge: validates graphs with the real
+/// planner and built-in registry, places subtasks round-robin on the configured workers'
+/// free slots (without changing them) and keeps jobs in a map. Ids are "job-1", "job-2", ...;
+/// submission times 1000 µs, 2000 µs, ...
+class fake_coordinator final : public coordinator_api {
+ public:
+  explicit fake_coordinator(std::vector<worker_info> workers)
+      : registry_(make_builtin_registry()), workers_(std::move(workers)) {}
+
+  result<job_info> submit(const v1::JobGraph& graph) override {
+    auto plan = plan_job(graph, registry_);
+    if (!plan) return plan.err();
+    uint32_t needed = 0;
+    for (const auto& n : plan->nodes) needed += n.parallelism;
+    uint32_t free = 0;
+    std::vector<const worker_info*> slots;
+    for (const auto& w : workers_) {
+      if (!w.alive) continue;
+      free += w.free_slots;
+      for (uint32_t i = 0; i < w.free_slots; ++i) slots.push_back(&w);
+    }
+    if (needed > free) {
+      return make_error(errc::resource_exhausted,
+                        "job '" + graph.name() + "' needs " + std::to_string(needed) +
+                            " task slots, the cluster has " + std::to_string(free) + " free");
+    }
+    std::lock_guard lock(mutex_);
+    job_info job;
+    job.id = "job-" + std::to_string(++next_id_);
+    job.name = graph.name();
+    job.submitted_at_us = static_cast<int64_t>(next_id_) * 1000;
+    size_t slot = 0;
+    for (const auto& n : plan->nodes) {
+      for (uint32_t i = 0; i < n.parallelism; ++i) {
+        job.subtasks.push_back({n.id, i, slots[slot++]->id, "deploying"});
+      }
+    }
+    jobs_[job.id] = job;
+    return job;
+  }
+
+  result<job_info> get(std::string_view job_id) override {
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(std::string(job_id));
+    if (it == jobs_.end()) return unknown(job_id);
+    return it->second;
+  }
+
+  std::vector<job_info> list() override {
+    std::lock_guard lock(mutex_);
+    std::vector<job_info> out;
+    for (const auto& [id, job] : jobs_) out.push_back(job);
+    return out;
+  }
+
+  result<job_info> cancel(std::string_view job_id) override {
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(std::string(job_id));
+    if (it == jobs_.end()) return unknown(job_id);
+    auto& job = it->second;
+    if (job.state == job_state::pending || job.state == job_state::running) {
+      job.state = job_state::cancelling;
+    }
+    return job;
+  }
+
+  std::vector<worker_info> workers() override { return workers_; }
+
+  /// Sets a job's state directly, as the real core would on a worker's report.
+  void set_state(const std::string& job_id, job_state state, std::string error = {}) {
+    std::lock_guard lock(mutex_);
+    jobs_.at(job_id).state = state;
+    jobs_.at(job_id).error = std::move(error);
+  }
+
+ private:
+  static error unknown(std::string_view job_id) {
+    return make_error(errc::not_found, "no job with id '" + std::string(job_id) + "'");
+  }
+
+  operator_registry registry_;
+  std::vector<worker_info> workers_;
+  std::mutex mutex_;
+  std::map<std::string, job_info> jobs_;  ///< "job-1" < "job-2" < ... up to job-9: list order.
+  uint64_t next_id_ = 0;
+};
+
+/// A real gRPC server with job_service and cluster_service over `core`, listening on a free
+/// port of 127.0.0.1. Shuts down when destroyed.
+class test_server {
+ public:
+  explicit test_server(coordinator_api& core) : jobs_(core), cluster_(core) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&jobs_);
+    builder.RegisterService(&cluster_);
+    server_ = builder.BuildAndStart();
+  }
+  ~test_server() {
+    if (server_) server_->Shutdown();
+  }
+  test_server(const test_server&) = delete;
+  test_server& operator=(const test_server&) = delete;
+
+  bool started() const { return server_ != nullptr && port_ > 0; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  job_service jobs_;
+  cluster_service cluster_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace vigil::testing

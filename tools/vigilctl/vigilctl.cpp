@@ -1,0 +1,366 @@
+#include "tools/vigilctl/vigilctl.hpp"
+
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "graph/yaml_loader.hpp"
+#include "vigil/v1/api.grpc.pb.h"
+
+namespace vigil {
+
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string l;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c > 0) l += "  ";
+      l += cells[c];
+      if (c + 1 < cells.size()) l.append(width[c] - cells[c].size(), ' ');
+    }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l;
+    out += '\n';
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
+  return out;
+}
+
+std::string format_time_us(int64_t us) {
+  if (us == 0) return "-";
+  auto seconds = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+
+struct options {
+  std::string coordinator = "127.0.0.1:7070";
+  bool json = false;
+  double timeout_s = 5;
+};
+
+const char* state_name(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_PENDING:
+      return "pending";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_FINISHED:
+      return "finished";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    case v1::JOB_STATE_CANCELLING:
+      return "cancelling";
+    case v1::JOB_STATE_CANCELLED:
+      return "cancelled";
+    default:
+      break;
+  }
+  return "unknown";
+}
+
+const char* code_name(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::CANCELLED:
+      return "cancelled";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "already exists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "permission denied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "resource exhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "failed precondition";
+    case grpc::StatusCode::ABORTED:
+      return "aborted";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "internal error";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "unauthenticated";
+    default:
+      break;
+  }
+  return "error";
+}
+
+nlohmann::json to_json(const v1::Job& job) {
+  nlohmann::json subtasks = nlohmann::json::array();
+  for (const auto& s : job.subtasks()) {
+    subtasks.push_back({{"node_id", s.node_id()},
+                        {"subtask", s.subtask()},
+                        {"worker_id", s.worker_id()},
+                        {"state", s.state()}});
+  }
+  return {{"id", job.id()},
+          {"name", job.name()},
+          {"state", state_name(job.state())},
+          {"error", job.error()},
+          {"submitted_at_us", job.submitted_at_us()},
+          {"submitted_at", format_time_us(job.submitted_at_us())},
+          {"subtasks", std::move(subtasks)}};
+}
+
+nlohmann::json to_json(const v1::Worker& w) {
+  return {{"id", w.id()},
+          {"address", w.address()},
+          {"slots", w.slots()},
+          {"free_slots", w.free_slots()},
+          {"last_heartbeat_us", w.last_heartbeat_us()},
+          {"last_heartbeat", format_time_us(w.last_heartbeat_us())},
+          {"alive", w.alive()}};
+}
+
+/// One connection to the coordinator; every call gets its own deadline.
+class client {
+ public:
+  explicit client(const options& opts)
+      : opts_(opts),
+        channel_(grpc::CreateChannel(opts.coordinator, grpc::InsecureChannelCredentials())),
+        jobs_(v1::JobService::NewStub(channel_)),
+        cluster_(v1::ClusterService::NewStub(channel_)) {}
+
+  std::unique_ptr<grpc::ClientContext> context() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                          std::chrono::duration<double>(opts_.timeout_s)));
+    return ctx;
+  }
+
+  v1::JobService::Stub& jobs() { return *jobs_; }
+  v1::ClusterService::Stub& cluster() { return *cluster_; }
+
+ private:
+  const options& opts_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<v1::ClusterService::Stub> cluster_;
+};
+
+/// Reports a failed call on `err` and returns the exit code for it.
+int report(const grpc::Status& s, const options& opts, std::ostream& err) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      err << "vigilctl: cannot reach the coordinator at " << opts.coordinator << ": "
+          << s.error_message() << "\n";
+      return vigilctl_unreachable;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << "vigilctl: no answer from the coordinator at " << opts.coordinator << " within "
+          << opts.timeout_s << " s (--timeout)\n";
+      return vigilctl_unreachable;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      err << "vigilctl: " << s.error_message() << "\n";
+      return vigilctl_invalid;
+    case grpc::StatusCode::NOT_FOUND:
+      err << "vigilctl: " << s.error_message() << "\n";
+      return vigilctl_not_found;
+    default:
+      break;
+  }
+  err << "vigilctl: " << code_name(s.error_code()) << ": " << s.error_message() << "\n";
+  return vigilctl_failed;
+}
+
+void print_job_line(const char* verb, const v1::Job& job, std::ostream& out) {
+  out << verb << " job " << job.id() << " (" << job.name() << "): " << state_name(job.state())
+      << "\n";
+}
+
+int submit(client& c, const options& opts, const std::string& path, std::ostream& out,
+           std::ostream& err) {
+  auto graph = load_graph_file(path);
+  if (!graph) {
+    err << "vigilctl: " << graph.err().message << "\n";
+    return vigilctl_invalid;
+  }
+  v1::SubmitJobRequest request;
+  *request.mutable_graph() = std::move(*graph);
+  v1::SubmitJobResponse response;
+  auto s = c.jobs().SubmitJob(c.context().get(), request, &response);
+  if (!s.ok()) return report(s, opts, err);
+  if (opts.json) {
+    out << to_json(response.job()).dump(2) << "\n";
+  } else {
+    print_job_line("submitted", response.job(), out);
+  }
+  return vigilctl_ok;
+}
+
+int list(client& c, const options& opts, std::ostream& out, std::ostream& err) {
+  v1::ListJobsResponse response;
+  auto s = c.jobs().ListJobs(c.context().get(), v1::ListJobsRequest{}, &response);
+  if (!s.ok()) return report(s, opts, err);
+  if (opts.json) {
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& job : response.jobs()) jobs.push_back(to_json(job));
+    out << nlohmann::json{{"jobs", std::move(jobs)}}.dump(2) << "\n";
+    return vigilctl_ok;
+  }
+  if (response.jobs().empty()) {
+    out << "no jobs\n";
+    return vigilctl_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& job : response.jobs()) {
+    rows.push_back({job.id(), job.name(), state_name(job.state()),
+                    format_time_us(job.submitted_at_us()), std::to_string(job.subtasks_size()),
+                    job.error()});
+  }
+  out << format_table({"ID", "NAME", "STATE", "SUBMITTED", "SUBTASKS", "ERROR"}, rows);
+  return vigilctl_ok;
+}
+
+/// The job and, per subtask, the health of the worker it is placed on: "alive", "lost"
+/// (missed its heartbeats), "unknown" (not registered), "-" (not placed).
+int show_status(client& c, const options& opts, const std::string& job_id, std::ostream& out,
+                std::ostream& err) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::GetJobResponse response;
+  auto s = c.jobs().GetJob(c.context().get(), request, &response);
+  if (!s.ok()) return report(s, opts, err);
+  v1::ListWorkersResponse workers;
+  s = c.cluster().ListWorkers(c.context().get(), v1::ListWorkersRequest{}, &workers);
+  if (!s.ok()) return report(s, opts, err);
+  std::map<std::string, bool> alive;
+  for (const auto& w : workers.workers()) alive[w.id()] = w.alive();
+  auto health = [&](const std::string& worker_id) -> std::string {
+    if (worker_id.empty()) return "-";
+    auto it = alive.find(worker_id);
+    if (it == alive.end()) return "unknown";
+    return it->second ? "alive" : "lost";
+  };
+
+  const auto& job = response.job();
+  if (opts.json) {
+    auto j = to_json(job);
+    for (size_t i = 0; i < j["subtasks"].size(); ++i) {
+      j["subtasks"][i]["worker_health"] = health(job.subtasks(static_cast<int>(i)).worker_id());
+    }
+    out << j.dump(2) << "\n";
+    return vigilctl_ok;
+  }
+  std::vector<std::vector<std::string>> head = {
+      {"job", job.id()},
+      {"name", job.name()},
+      {"state", state_name(job.state())},
+      {"submitted", format_time_us(job.submitted_at_us())}};
+  if (!job.error().empty()) head.push_back({"error", job.error()});
+  for (const auto& row : head)
+    out << row[0] << std::string(11 - row[0].size(), ' ') << row[1] << "\n";
+  out << "\n";
+  if (job.subtasks().empty()) {
+    out << "no subtasks placed\n";
+    return vigilctl_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& st : job.subtasks()) {
+    rows.push_back({st.node_id(), std::to_string(st.subtask()),
+                    st.worker_id().empty() ? "-" : st.worker_id(), health(st.worker_id()),
+                    st.state()});
+  }
+  out << format_table({"NODE", "SUBTASK", "WORKER", "HEALTH", "STATE"}, rows);
+  return vigilctl_ok;
+}
+
+int cancel(client& c, const options& opts, const std::string& job_id, std::ostream& out,
+           std::ostream& err) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::CancelJobResponse response;
+  auto s = c.jobs().CancelJob(c.context().get(), request, &response);
+  if (!s.ok()) return report(s, opts, err);
+  if (opts.json) {
+    out << to_json(response.job()).dump(2) << "\n";
+  } else {
+    print_job_line("cancel requested for", response.job(), out);
+  }
+  return vigilctl_ok;
+}
+
+int workers(client& c, const options& opts, std::ostream& out, std::ostream& err) {
+  v1::ListWorkersResponse response;
+  auto s = c.cluster().ListWorkers(c.context().get(), v1::ListWorkersRequest{}, &response);
+  if (!s.ok()) return report(s, opts, err);
+  if (opts.json) {
+    nlohmann::json ws = nlohmann::json::array();
+    for (const auto& w : response.workers()) ws.push_back(to_json(w));
+    out << nlohmann::json{{"workers", std::move(ws)}}.dump(2) << "\n";
+    return vigilctl_ok;
+  }
+  if (response.workers().empty()) {
+    out << "no workers\n";
+    return vigilctl_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& w : response.workers()) {
+    rows.push_back({w.id(), w.address(), std::to_string(w.slots()), std::to_string(w.free_slots()),
+                    format_time_us(w.last_heartbeat_us()), w.alive() ? "alive" : "lost"});
+  }
+  out << format_table({"ID", "ADDRESS", "SLOTS", "FREE", "LAST HEARTBEAT", "HEALTH"}, rows);
+  return vigilctl_ok;
+}
+
+}  // namespace
+
+int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"vigilctl: submit and inspect jobs on a Vigil coordinator"};
+  app.require_subcommand(1);
+  options opts;
+  app.add_option("--coordinator", opts.coordinator, "Coordinator address HOST:PORT")
+      ->envname("VIGIL_COORDINATOR")
+      ->capture_default_str();
+  app.add_flag("--json", opts.json, "Print one JSON document instead of tables");
+  app.add_option("--timeout", opts.timeout_s, "Deadline of each call, in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  std::string graph_path;
+  std::string job_id;
+  auto* submit_cmd = app.add_subcommand("submit", "Submit a job graph (YAML)");
+  submit_cmd->add_option("graph", graph_path, "Job graph file")->required();
+  auto* list_cmd = app.add_subcommand("list", "List every job");
+  auto* status_cmd = app.add_subcommand("status", "Show a job, its placement and health");
+  status_cmd->add_option("job", job_id, "Job id")->required();
+  auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a job");
+  cancel_cmd->add_option("job", job_id, "Job id")->required();
+  auto* workers_cmd = app.add_subcommand("workers", "List the workers");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e, out, err);
+    return code == 0 ? vigilctl_ok : vigilctl_invalid;
+  }
+
+  client c(opts);
+  if (submit_cmd->parsed()) return submit(c, opts, graph_path, out, err);
+  if (list_cmd->parsed()) return list(c, opts, out, err);
+  if (status_cmd->parsed()) return show_status(c, opts, job_id, out, err);
+  if (cancel_cmd->parsed()) return cancel(c, opts, job_id, out, err);
+  if (workers_cmd->parsed()) return workers(c, opts, out, err);
+  return vigilctl_invalid;
+}
+
+}  // namespace vigil
