@@ -8,6 +8,7 @@
 
 #include "common/record_batch.hpp"
 #include "runtime/output_router.hpp"
+#include "runtime/wire.hpp"
 
 namespace vigil {
 
@@ -51,9 +52,16 @@ struct subtask_stats {
   uint64_t late_records = 0;
 };
 
+/// CAF 0.17 inspection: serializable, so that a remote worker can report to the coordinator.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_stats& x) {
+  return f(caf::meta::type_name("vigil.subtask_stats"), x.node, x.subtask, x.records_in, x.rows_out,
+           x.late_records);
+}
+
 }  // namespace vigil
 
-// Local-only messages: batches and wiring are shared in memory between actors of one process.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::batch_ptr)
+// Local-only message: the wiring holds actor handles and the output router's edges and is
+// shared in memory between the executor and its subtasks. It cannot be sent to a remote actor;
+// batch_ptr and subtask_stats are serializable (runtime/wire.hpp).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::wiring_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::subtask_stats)
