@@ -79,21 +79,6 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string_view type_word(type_id t) {
-  switch (t) {
-    case type_id::boolean:
-      return "bool";
-    case type_id::int64:
-      return "int64";
-    case type_id::float64:
-      return "double";
-    case type_id::string:
-      return "string";
-    case type_id::timestamp:
-      return "timestamp";
-  }
-  return "?";
-}
 
 class file_source final : public operator_base {
  public:
@@ -242,7 +227,7 @@ class file_source final : public operator_base {
 
   bool wrong_type(size_t idx, simdjson::dom::element v) {
     return fail(field_prefix(idx) + "expected " +
-                std::string(type_word(params_.schema->at(idx).type)) + ", got " + describe(v));
+                std::string(to_string(params_.schema->at(idx).type)) + ", got " + describe(v));
   }
 
   /// Parses one line (the DOM parser validates the whole line, including values of fields that
