@@ -1,5 +1,6 @@
 #include "graph/planner.hpp"
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -32,6 +33,17 @@ config_value to_config_value(const v1::Value& v) {
       return out;
   }
   return out;
+}
+
+/// Node ids name state directories and files: letters, digits, '_', '-', '.', not "." or "..".
+bool valid_node_id(const std::string& id) {
+  if (id.size() > 128 || id == "." || id == "..") return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 error node_error(const std::string& id, const std::string& what) {
@@ -112,11 +124,15 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
                                                std::to_string(out.max_parallelism) +
                                                " is above the limit of 32768 key groups");
   }
-  if (g.watermarks().allowed_lateness_ms() < 0) {
-    return make_error(errc::invalid_graph, "watermarks.allowed_lateness_ms: must not be negative");
+  constexpr int64_t max_ms = std::numeric_limits<int64_t>::max() / 1000;
+  if (g.watermarks().allowed_lateness_ms() < 0 || g.watermarks().allowed_lateness_ms() > max_ms) {
+    return make_error(errc::invalid_graph,
+                      "watermarks.allowed_lateness_ms: must be between 0 and " +
+                          std::to_string(max_ms));
   }
-  if (g.watermarks().idle_timeout_ms() < 0) {
-    return make_error(errc::invalid_graph, "watermarks.idle_timeout_ms: must not be negative");
+  if (g.watermarks().idle_timeout_ms() < 0 || g.watermarks().idle_timeout_ms() > max_ms) {
+    return make_error(errc::invalid_graph, "watermarks.idle_timeout_ms: must be between 0 and " +
+                                               std::to_string(max_ms));
   }
   out.allowed_lateness_us = g.watermarks().allowed_lateness_ms() * 1000;
   out.idle_timeout_us = g.watermarks().idle_timeout_ms() * 1000;
@@ -137,6 +153,9 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     const auto& n = g.nodes(i);
     if (n.id().empty()) {
       return make_error(errc::invalid_graph, "nodes[" + std::to_string(i) + "].id: required");
+    }
+    if (!valid_node_id(n.id())) {
+      return node_error(n.id(), "id: use letters, digits, '_', '-' and '.' (at most 128)");
     }
     if (auto [it, fresh] = by_id.emplace(n.id(), i); !fresh) {
       return node_error(n.id(), "duplicate node id (nodes[" + std::to_string(it->second) +

@@ -192,6 +192,18 @@ TEST(Planner, RefusesDuplicateNodeIds) {
                  {"node 's'", "duplicate"});
 }
 
+TEST(Planner, RefusesNodeIdsThatCouldEscapeTheStateDirectory) {
+  expect_refused("nodes: [{id: ../../victim, operator: src}]", {"node '../../victim'", "id:"});
+  expect_refused("nodes: [{id: /etc, operator: src}]", {"node '/etc'", "id:"});
+  expect_refused("nodes: [{id: '..', operator: src}]", {"id:"});
+}
+
+TEST(Planner, RefusesOutOfRangeWatermarkSettings) {
+  expect_refused(
+      "watermarks: {allowed_lateness_ms: 9223372036854775807}\nnodes: [{id: s, operator: src}]",
+      {"watermarks.allowed_lateness_ms"});
+}
+
 TEST(Planner, RefusesUnknownEdgeEndpointsAndPorts) {
   expect_refused("nodes: [{id: s, operator: src}]\nedges: [{from: s, to: x}]",
                  {"edge s -> x", "unknown node 'x'"});
@@ -272,6 +284,36 @@ TEST(GraphYaml, RefusesWrongTypes) {
   g = parse_graph_yaml("nodes: [{id: a, operator: src, parallelism: -1}]\n");
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.err().message.find("nodes[0].parallelism"), std::string::npos) << g.err().message;
+}
+
+TEST(GraphYaml, RefusesDuplicateKeys) {
+  auto g = parse_graph_yaml("nodes:\n  - id: a\n    id: b\n    operator: src\n");
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.err().message.find("nodes[0].id: duplicate key"), std::string::npos)
+      << g.err().message;
+}
+
+TEST(GraphYaml, NamesMissingRequiredFields) {
+  auto g = parse_graph_yaml(
+      "nodes:\n  - id: a\n    operator: src\n    output_schema: {fields: [{type: int64}]}\n");
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.err().message.find("nodes[0].output_schema.fields[0].name: required"),
+            std::string::npos)
+      << g.err().message;
+}
+
+TEST(GraphYaml, RefusesAliasBombsWithoutExhaustingMemory) {
+  std::string yaml = "nodes:\n  - id: a\n    operator: src\n    config:\n";
+  yaml += "      l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i < 8; ++i) {
+    std::string prev = "*l" + std::to_string(i - 1);
+    yaml += "      l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) yaml += (k ? ", " : "") + prev;
+    yaml += "]\n";
+  }
+  auto g = parse_graph_yaml(yaml);
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.err().message.find("too many values"), std::string::npos) << g.err().message;
 }
 
 TEST(GraphYaml, TypesConfigScalars) {

@@ -26,8 +26,12 @@ class reader {
   status check_keys(const YAML::Node& map, const std::string& path,
                     std::initializer_list<std::string_view> allowed) const {
     if (!map.IsMap()) return fail(map, path, "expected a mapping");
+    std::set<std::string> seen;
     for (const auto& kv : map) {
       auto key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        return fail(kv.first, path.empty() ? key : path + "." + key, "duplicate key");
+      }
       bool ok = false;
       for (auto a : allowed) ok = ok || key == a;
       if (!ok) {
@@ -41,11 +45,13 @@ class reader {
   }
 
   result<std::string> string_of(const YAML::Node& n, const std::string& path) const {
+    if (!n) return fail(n, path, "required");
     if (!n.IsScalar()) return fail(n, path, "expected a string");
     return n.Scalar();
   }
 
   result<uint32_t> uint_of(const YAML::Node& n, const std::string& path) const {
+    if (!n) return fail(n, path, "required");
     if (!n.IsScalar() || n.Tag() == "!") return fail(n, path, "expected a non-negative integer");
     const std::string& s = n.Scalar();
     uint32_t v = 0;
@@ -57,6 +63,7 @@ class reader {
   }
 
   result<int64_t> int_of(const YAML::Node& n, const std::string& path) const {
+    if (!n) return fail(n, path, "required");
     if (!n.IsScalar() || n.Tag() == "!") return fail(n, path, "expected an integer");
     const std::string& s = n.Scalar();
     int64_t v = 0;
@@ -70,6 +77,11 @@ class reader {
   /// A config value: plain scalars become null, bool, int or double when they look like one;
   /// quoted scalars stay strings.
   result<v1::Value> value_of(const YAML::Node& n, const std::string& path) const {
+    // Aliases are expanded: a few lines of anchors can stand for billions of values.
+    if (++values_ > max_values) {
+      return fail(n, path, "too many values (more than " + std::to_string(max_values) +
+                               "; are YAML aliases nested?)");
+    }
     v1::Value out;
     if (n.IsNull()) {
       out.set_null_value(true);
@@ -122,7 +134,7 @@ class reader {
   result<v1::Schema> schema_of(const YAML::Node& n, const std::string& path) const {
     VIGIL_TRY(check_keys(n, path, {"fields"}));
     const auto& fields = n["fields"];
-    if (!fields.IsSequence()) return fail(n, path + ".fields", "expected a list of fields");
+    if (!fields || !fields.IsSequence()) return fail(n, path + ".fields", "expected a list of fields");
     v1::Schema out;
     for (size_t i = 0; i < fields.size(); ++i) {
       std::string fp = path + ".fields[" + std::to_string(i) + "]";
@@ -278,6 +290,9 @@ class reader {
   }
 
  private:
+  static constexpr size_t max_values = 100000;
+  mutable size_t values_ = 0;
+
   static bool parse_int(const std::string& s, int64_t& out) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size();
@@ -302,7 +317,11 @@ result<v1::JobGraph> parse_graph_yaml(std::string_view text) {
   try {
     return reader{}.graph_of(root);
   } catch (const YAML::Exception& e) {
-    return make_error(errc::parse_error, "line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    // yaml-cpp throws on access to malformed nodes; report it, never crash.
+    std::string where = e.mark.is_null() ? "" : "line " + std::to_string(e.mark.line + 1) + ": ";
+    return make_error(errc::parse_error, where + e.msg);
+  } catch (const std::exception& e) {
+    return make_error(errc::parse_error, std::string("cannot read the graph: ") + e.what());
   }
 }
 

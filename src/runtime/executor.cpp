@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "runtime/messages.hpp"
 #include "runtime/subtask_actor.hpp"
@@ -56,6 +57,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
   caf::scoped_actor self{sys};
 
   std::vector<std::vector<caf::actor>> actors(plan.nodes.size());
+  std::map<caf::actor_addr, std::string> names;  ///< For reports of subtasks that died.
   size_t total = 0;
   for (size_t n = 0; n < plan.nodes.size(); ++n) {
     for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) {
@@ -69,6 +71,8 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
       spec.executor = caf::actor_cast<caf::actor>(self);
       actors[n].push_back(sys.spawn<subtask_actor>(std::move(spec)));
       self->monitor(actors[n].back());
+      names[actors[n].back().address()] =
+          "node '" + plan.nodes[n].id + "' subtask " + std::to_string(s);
       ++total;
     }
   }
@@ -128,8 +132,10 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
         },
         [&](caf::down_msg& down) {
           if (down.reason && down.reason != caf::exit_reason::normal && !failure) {
+            auto it = names.find(down.source);
             failure = make_error(errc::internal,
-                                 "a subtask stopped unexpectedly: " + sys.render(down.reason));
+                                 (it != names.end() ? it->second : std::string("a subtask")) +
+                                     " stopped unexpectedly: " + sys.render(down.reason));
           }
         },
         caf::after(poll_interval) >>

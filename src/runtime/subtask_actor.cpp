@@ -97,6 +97,7 @@ void subtask_actor::deliver(size_t channel, channel_item item) {
 void subtask_actor::on_batch(uint32_t ch, const batch_ptr& b) {
   if (done_) return;
   tracker_->on_data(ch);
+  idle_forwarded_ = false;
   records_in_ += b->num_rows();
   driver_->process(wiring_->inputs[ch].port, *b);
   grant_credit(ch);
@@ -128,13 +129,17 @@ void subtask_actor::advance_to(std::optional<int64_t> wm) {
 
 void subtask_actor::on_watermark(uint32_t ch, int64_t wm) {
   if (done_) return;
+  idle_forwarded_ = false;
   advance_to(tracker_->on_watermark(ch, wm));
 }
 
 void subtask_actor::on_idle(uint32_t ch) {
   if (done_) return;
   advance_to(tracker_->on_idle(ch));
-  if (tracker_->all_idle()) router_->broadcast_idle();
+  if (tracker_->all_idle() && !idle_forwarded_) {
+    router_->broadcast_idle();
+    idle_forwarded_ = true;
+  }
 }
 
 void subtask_actor::on_eos(uint32_t ch) {
@@ -142,8 +147,12 @@ void subtask_actor::on_eos(uint32_t ch) {
   auto wm = tracker_->on_end(ch);
   if (tracker_->all_ended()) {
     finish_inputs();
-  } else {
-    advance_to(wm);
+    return;
+  }
+  advance_to(wm);
+  if (tracker_->all_idle() && !idle_forwarded_) {
+    router_->broadcast_idle();
+    idle_forwarded_ = true;
   }
 }
 

@@ -63,7 +63,8 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   uint64_t records_in_ = 0;
   int64_t emitted_watermark_ = min_watermark;
   int64_t no_data_since_us_ = 0;
-  bool idle_sent_ = false;
+  bool idle_sent_ = false;       ///< Sources: idle declared since the last data.
+  bool idle_forwarded_ = false;  ///< All inputs idle and that was forwarded downstream.
   bool waiting_for_credit_ = false;
   bool finished_ = false;  ///< Inputs ended and end-of-stream queued downstream.
   bool done_ = false;

@@ -42,11 +42,16 @@ std::optional<int64_t> watermark_tracker::recompute() {
   int64_t combined = max_watermark;
   bool any_active = false;
   for (const auto& c : channels_) {
-    if (c.idle) continue;
+    if (c.ended || c.idle) continue;
     any_active = true;
     combined = std::min(combined, c.wm);
   }
-  if (!any_active || combined <= current_) return std::nullopt;
+  if (!any_active) {
+    // Every input ended: time is over. Some idle and the rest ended: hold.
+    if (!all_ended()) return std::nullopt;
+    combined = max_watermark;
+  }
+  if (combined <= current_) return std::nullopt;
   current_ = combined;
   return current_;
 }

@@ -56,5 +56,17 @@ TEST(WatermarkTracker, EndedInputsCountAsMax) {
   EXPECT_TRUE(t.all_ended());
 }
 
+TEST(WatermarkTracker, OneInputEndedAndTheOthersIdleHolds) {
+  watermark_tracker t(2);
+  t.on_watermark(0, 10);
+  t.on_watermark(1, 20);
+  EXPECT_EQ(t.on_idle(1), std::nullopt);  // Input 0 (at 10) still holds it.
+  EXPECT_EQ(t.on_end(0), std::nullopt);   // Input 1 is idle, not ended: time is not over.
+  EXPECT_EQ(t.current(), 10);
+  EXPECT_TRUE(t.all_idle());
+  EXPECT_EQ(t.on_watermark(1, 30), 30);
+  EXPECT_EQ(t.on_end(1), max_watermark);
+}
+
 }  // namespace
 }  // namespace vigil
