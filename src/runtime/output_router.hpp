@@ -30,8 +30,11 @@ class channel_transport {
 /// downstream subtasks, with credit-based flow control. A channel sends a batch only while it
 /// holds credit; otherwise the batch waits in the channel's queue until the receiver grants more.
 /// While any queue is non-empty the router is blocked: the subtask then stops granting credit
-/// to its own inputs (and a source stops polling), so backpressure reaches the sources and
-/// memory stays bounded by credits x batch size per channel.
+/// to its own inputs (and a source stops polling), so backpressure reaches the sources.
+/// In flight per channel: at most `credits` batches. Queued per channel: what the operator
+/// emitted since the channel ran out of credit, which is bounded by the output of the input
+/// batches already in the mailbox (at most credits per input) and of one watermark or close;
+/// emit() itself never refuses, so a watermark that fires many windows queues all their rows.
 ///
 /// Hash edges re-batch rows per target subtask by key group; partial batches go out on
 /// flush_partial() (the linger tick) and before every watermark, idle marker or end of stream.
