@@ -40,7 +40,10 @@
 ///
 /// Caching: value and map entries go through a write-back detail::state_cache (bounded by
 /// options::write_buffer_bytes); RocksDB sees them at write_back(), which runs before every
-/// iterator, compaction, size estimate and close. Lists are appended with Merge directly. A
+/// iterator, compaction, size estimate and close, in key order (sorted memtable inserts are far
+/// cheaper than random ones). An entry that is created and erased between two write-backs, and
+/// that RocksDB is known not to hold (its load found nothing, or it came from map_put_new()),
+/// never reaches RocksDB: no Put and no tombstone. Lists are appended with Merge directly. A
 /// method added later that reads RocksDB in bulk (e.g. a checkpoint) must call write_back() first.
 ///
 /// State ids: names starting with "__" are the runtime's (e.g. timers) and get ids from 0xff00
@@ -385,6 +388,12 @@ class rocksdb_state_backend final : public state_backend {
     write_value(id, value);
   }
 
+  void map_put_new(state_id id, std::string_view user_key, std::string_view value) override {
+    build_key(id);
+    key_buf_.append(user_key);
+    write_value(id, value, lookup_mode::known_new);
+  }
+
   void map_erase(state_id id, std::string_view user_key) override {
     build_key(id);
     key_buf_.append(user_key);
@@ -590,41 +599,44 @@ class rocksdb_state_backend final : public state_backend {
     return now > never - ttl ? never : now + ttl;
   }
 
-  /// The cache entry of key_buf_. On a miss, a new entry is loaded from RocksDB if `load`, else
-  /// left absent (for blind writes).
-  uint32_t lookup(bool load) {
+  /// How lookup() fills a new cache entry: from RocksDB (reads), or not at all, either knowing
+  /// nothing of RocksDB (blind writes) or knowing that RocksDB has no value (map_put_new()).
+  enum class lookup_mode : uint8_t { load, blind, known_new };
+
+  /// The cache entry of key_buf_, created on a miss as `mode` says.
+  uint32_t lookup(lookup_mode mode) {
     uint32_t i = cache_.find(key_buf_);
     if (i != detail::state_cache::npos) return i;
     if (cache_.over_budget()) {
       write_back();
       cache_.evict();
     }
-    i = cache_.insert(key_buf_);
-    if (load) {
-      rocksdb::Status s = db_->Get(read_options_, db_->DefaultColumnFamily(), key_buf_, &pinned_);
-      if (s.ok()) {
-        cache_.set_loaded(i, to_view(pinned_));
-      } else if (!s.IsNotFound()) {
-        note(s);
-      }
-      pinned_.Reset();  // Holds no memtable or block between calls.
+    if (mode != lookup_mode::load) return cache_.insert(key_buf_, mode == lookup_mode::blind);
+    rocksdb::Status s = db_->Get(read_options_, db_->DefaultColumnFamily(), key_buf_, &pinned_);
+    // A failed read proves nothing: the entry may be in RocksDB.
+    i = cache_.insert(key_buf_, !s.ok() && !s.IsNotFound());
+    if (s.ok()) {
+      cache_.set_loaded(i, to_view(pinned_));
+    } else if (!s.IsNotFound()) {
+      note(s);
     }
+    pinned_.Reset();  // Holds no memtable or block between calls.
     return i;
   }
 
   bool read_value(state_id id, std::string& out) {
-    const auto& e = cache_.at(lookup(true));
+    const auto& e = cache_.at(lookup(lookup_mode::load));
     if (!e.present) return false;
-    std::string_view value = e.value;
+    std::string_view value = e.value();
     uint8_t f = flags(id);
     if ((f & flag_ttl) && !live_payload(value, table_->clock(f), value)) return false;
     out.assign(value.data(), value.size());
     return true;
   }
 
-  void write_value(state_id id, std::string_view value) {
+  void write_value(state_id id, std::string_view value, lookup_mode mode = lookup_mode::blind) {
     uint8_t f = flags(id);
-    uint32_t i = lookup(false);
+    uint32_t i = lookup(mode);
     if (f & flag_ttl) {
       value_buf_.clear();
       put_i64_ordered(value_buf_, expiry_for(id, f));
@@ -635,15 +647,18 @@ class rocksdb_state_backend final : public state_backend {
     }
   }
 
-  void remove_key() { cache_.erase(lookup(false)); }
+  void remove_key() { cache_.erase(lookup(lookup_mode::blind)); }
 
-  /// Writes the dirty cache entries to RocksDB. Everything that reads RocksDB other than by
-  /// point lookup of value or map state (iterators, compaction, checkpoints) calls it first.
+  /// Writes the dirty cache entries to RocksDB, in key order. Everything that reads RocksDB
+  /// other than by point lookup of value or map state (iterators, compaction, checkpoints) calls
+  /// it first. Entries erased before they ever reached RocksDB are not dirty: the cache dropped
+  /// them, so they cost neither a Put nor a tombstone.
   void write_back() {
     if (!cache_.has_dirty()) return;
     batch_.Clear();
     cache_.drain_dirty([&](const detail::state_cache::entry& e) {
-      note(e.present ? batch_.Put(to_slice(e.key()), e.value) : batch_.Delete(to_slice(e.key())));
+      note(e.present ? batch_.Put(to_slice(e.key()), to_slice(e.value()))
+                     : batch_.Delete(to_slice(e.key())));
       if (batch_.GetDataSize() >= max_batch_bytes) {
         note(db_->Write(write_options_, &batch_));
         batch_.Clear();

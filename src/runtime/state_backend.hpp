@@ -62,6 +62,14 @@ class state_backend {
   // Map state.
   virtual bool map_get(state_id id, std::string_view user_key, std::string& out) = 0;
   virtual void map_put(state_id id, std::string_view user_key, std::string_view value) = 0;
+  /// map_put() of a user key the caller knows has no entry for the current key (map_get()
+  /// would return false), e.g. because it keeps an exact in-memory index of the map. The backend
+  /// may skip work on that premise: the RocksDB backend writes nothing at all for an entry
+  /// that is erased again before it would have reached RocksDB. Calling it for a user key that
+  /// has an entry is a caller bug (the old entry may survive a later map_erase()).
+  virtual void map_put_new(state_id id, std::string_view user_key, std::string_view value) {
+    map_put(id, user_key, value);
+  }
   virtual void map_erase(state_id id, std::string_view user_key) = 0;
   /// Calls fn(user_key, value) for every live entry of the current key in user-key order;
   /// stops early when fn returns false.

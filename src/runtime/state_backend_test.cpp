@@ -1,9 +1,13 @@
 #include "runtime/state_backend.hpp"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/debug.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -71,6 +75,29 @@ class state_backend_test : public ::testing::Test {
       out.emplace_back(k, v);
       return true;
     });
+    return out;
+  }
+
+  /// Closes the backend and lists every version RocksDB keeps of every data key (puts and
+  /// tombstones, not only live values) as "type:state id:key group", in key order.
+  std::vector<std::string> close_and_list_versions() {
+    state_.reset();
+    rocksdb::Options o;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(o, dir_.string(), &raw);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) return {};
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::vector<rocksdb::KeyVersion> versions;
+    s = rocksdb::GetAllKeyVersions(db.get(), std::string(4, '\0'), std::string(2, '\xfe'), 1 << 20,
+                                   &versions);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    std::vector<std::string> out;
+    for (const auto& v : versions) {
+      auto byte = [&](size_t i) { return static_cast<uint8_t>(v.user_key[i]); };
+      out.push_back(v.GetTypeName() + ":" + std::to_string(byte(2) << 8 | byte(3)) + ":" +
+                    std::to_string(byte(0) << 8 | byte(1)));
+    }
     return out;
   }
 
@@ -493,8 +520,10 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
       int k = static_cast<int>(next(500));
       state_->set_current_key(k % 16, int_key(k));
       int64_t ns = static_cast<int64_t>(next(3));
-      std::string uk(1, static_cast<char>('a' + next(4)));
+      // User keys and values of several lengths: inline, and in the entry's heap block.
+      std::string uk(next(2) == 0 ? 1 : 40, static_cast<char>('a' + next(4)));
       std::string value = std::to_string(round * 10000 + op);
+      value.append(std::array<size_t, 3>{0, 20, 300}[next(3)], 'p');
       switch (next(6)) {
         case 0:
         case 1:
@@ -506,7 +535,12 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
           model.erase({k, ns, ""});
           break;
         case 3:
-          state_->map_put(m, uk, value);
+          // The model knows whether the entry is new: say so, as an exact index would.
+          if (model.contains({k, -1, uk})) {
+            state_->map_put(m, uk, value);
+          } else {
+            state_->map_put_new(m, uk, value);
+          }
           model[{k, -1, uk}] = value;
           break;
         case 4:
@@ -537,6 +571,73 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
   ASSERT_EQ(declare("v", state_backend::kind::value), v);
   ASSERT_EQ(declare("m", state_backend::kind::map), m);
   check_all();
+}
+
+TEST_F(state_backend_test, EntriesErasedBeforeWriteBackNeverReachRocksDb) {
+  auto v = declare("v", state_backend::kind::value);
+  auto m = declare("m", state_backend::kind::map);
+  for (int k = 0; k < 100; ++k) {
+    state_->set_current_key(1, int_key(k));
+    // A value whose read found nothing: erasing it before a write-back leaves nothing to delete.
+    EXPECT_EQ(get(v, 7), "<absent>");
+    state_->put(v, 7, "acc");
+    state_->put(v, 7, std::string(100, 'x'));  // Long enough to leave the inline buffer.
+    state_->erase(v, 7);
+    // A map entry the caller knows is new (a timer, say), erased before a write-back.
+    state_->map_put_new(m, "t", "");
+    std::string value;
+    EXPECT_TRUE(state_->map_get(m, "t", value));  // A point read: no write-back.
+    state_->map_erase(m, "t");
+  }
+  int seen = 0;
+  for (auto id : {v, m}) {
+    state_->scan_all(id, [&](uint32_t, std::string_view, std::string_view) { return ++seen; });
+  }
+  EXPECT_EQ(seen, 0);
+  EXPECT_EQ(close_and_list_versions(), std::vector<std::string>{}) << "no put, no tombstone";
+}
+
+TEST_F(state_backend_test, EntriesErasedAfterWriteBackAreDeleted) {
+  auto v = declare("v", state_backend::kind::value);
+  auto m = declare("m", state_backend::kind::map);
+  state_->set_current_key(2, int_key(1));
+  state_->put(v, 0, "old");  // A blind write: RocksDB may hold the key, so it will be deleted.
+  state_->erase(v, 0);
+  state_->set_current_key(3, int_key(2));
+  state_->map_put_new(m, "t", "");
+  state_->put(v, 0, "kept");
+  int seen = 0;
+  state_->scan_all(m, [&](uint32_t, std::string_view, std::string_view) { return ++seen; });
+  EXPECT_EQ(seen, 1);  // The scan wrote the cache back.
+  state_->map_erase(m, "t");
+  EXPECT_EQ(map(m), (std::vector<std::pair<std::string, std::string>>{}));
+  EXPECT_EQ(close_and_list_versions(),
+            (std::vector<std::string>{"TypeDeletion:0:2", "TypeValue:0:3", "TypeDeletion:1:3"}));
+  open(false);
+  EXPECT_EQ(declare("v", state_backend::kind::value), v);
+  EXPECT_EQ(declare("m", state_backend::kind::map), m);
+  state_->set_current_key(3, int_key(2));
+  EXPECT_EQ(get(v), "kept");
+  EXPECT_EQ(map(m), (std::vector<std::pair<std::string, std::string>>{}));
+  state_->set_current_key(2, int_key(1));
+  EXPECT_EQ(get(v), "<absent>");
+}
+
+TEST_F(state_backend_test, MapPutNewSurvivesWriteBackAndReopen) {
+  auto m = declare("m", state_backend::kind::map);
+  for (int k = 0; k < 50; ++k) {
+    state_->set_current_key(k % 4, int_key(k));
+    state_->map_put_new(m, "a", std::to_string(k));
+    state_->map_put_new(m, std::string(40, 'b'), std::string(k * 10, 'v'));
+  }
+  open(false);
+  ASSERT_EQ(declare("m", state_backend::kind::map), m);
+  for (int k = 0; k < 50; ++k) {
+    state_->set_current_key(k % 4, int_key(k));
+    EXPECT_EQ(map(m),
+              (std::vector<std::pair<std::string, std::string>>{
+                  {"a", std::to_string(k)}, {std::string(40, 'b'), std::string(k * 10, 'v')}}));
+  }
 }
 
 /// Not a test of speed (nothing asserted on time): prints the cost of the hot path of a keyed

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/key.hpp"
@@ -207,6 +211,110 @@ TEST_F(timer_service_test, RebuildsFromStateAfterReopen) {
   timers_->register_event_timer(5);
   open(true);
   EXPECT_EQ(timers_->size(), 0u) << "a fresh backend has no timers";
+}
+
+TEST_F(timer_service_test, EqualTimesFireByKeyGroupKeyAndNamespaceWhateverTheRegistrationOrder) {
+  // Keys that share their first 16 bytes and differ after, or are prefixes of one another.
+  std::vector<std::string> keys = {std::string(20, 'k') + "b", std::string(20, 'k') + "a",
+                                   std::string(20, 'k'),       "k",
+                                   std::string("k\0", 2),      "\xff"};
+  using timer_id = std::tuple<uint32_t, std::string, int64_t>;  // The documented tie order.
+  std::vector<timer_id> all;
+  for (uint32_t kg : {3u, 0u, 1u}) {
+    for (const auto& key : keys) {
+      for (int64_t ns : {5, -1, 0}) all.emplace_back(kg, key, ns);
+    }
+  }
+  std::vector<timer_id> want = all;
+  std::sort(want.begin(), want.end());
+  uint64_t x = 42;
+  for (size_t i = all.size(); i > 1; --i) {  // A scrambled registration order.
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    std::swap(all[i - 1], all[(x >> 33) % i]);
+  }
+  for (const auto& [kg, key, ns] : all) {
+    state_->set_current_key(kg, key);
+    timers_->register_event_timer(100, ns);
+  }
+  std::vector<timer_id> fired;
+  timers_->advance(domain::event_time, 100, [&](const timer& t) {
+    fired.emplace_back(t.key_group, std::string(t.key), t.ns);
+  });
+  EXPECT_EQ(fired, want);
+}
+
+TEST_F(timer_service_test, MatchesAModelThroughDeletesFiringAndReopen) {
+  // (time, key group, key, ns) per domain: the std::set order is the documented firing order.
+  using model_timer = std::tuple<int64_t, uint32_t, int64_t, int64_t>;
+  std::set<model_timer> model[2];
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  auto next = [&](uint64_t n) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x % n;
+  };
+  int64_t now[2] = {0, 0};
+  for (int round = 0; round < 30; ++round) {
+    // Enough deletes per round that stale heap items pile up and the heap gets rebuilt.
+    for (int op = 0; op < 3000; ++op) {
+      auto d = static_cast<domain>(next(2));
+      auto di = static_cast<size_t>(d);
+      int64_t key = static_cast<int64_t>(next(200));
+      auto kg = static_cast<uint32_t>(key % 7);
+      int64_t time = now[di] + 1 + static_cast<int64_t>(next(50));
+      int64_t ns = static_cast<int64_t>(next(3));
+      at(kg, key);
+      if (next(3) == 0) {
+        timers_->delete_timer(d, time, ns);
+        model[di].erase({time, kg, key, ns});
+      } else {
+        timers_->register_timer(d, time, ns);
+        model[di].insert({time, kg, key, ns});
+      }
+    }
+    for (size_t di = 0; di < 2; ++di) {
+      auto d = static_cast<domain>(di);
+      now[di] += 10;
+      std::vector<std::string> want;
+      while (!model[di].empty() && std::get<0>(*model[di].begin()) <= now[di]) {
+        auto [time, kg, key, ns] = *model[di].begin();
+        want.push_back(std::to_string(time) + "/" + std::to_string(kg) + "/" + std::to_string(key) +
+                       "/" + std::to_string(ns));
+        model[di].erase(model[di].begin());
+      }
+      ASSERT_EQ(fire(d, now[di]), want) << "round " << round;
+      ASSERT_EQ(timers_->next(d),
+                model[di].empty() ? std::nullopt : std::optional(std::get<0>(*model[di].begin())));
+    }
+    ASSERT_EQ(timers_->size(), model[0].size() + model[1].size());
+    if (round % 10 == 9) open(false);  // Rebuilt from the state backend.
+  }
+  for (size_t di = 0; di < 2; ++di) {
+    EXPECT_EQ(fire(static_cast<domain>(di), max_watermark).size(), model[di].size());
+  }
+  EXPECT_EQ(timers_->size(), 0u);
+}
+
+TEST_F(timer_service_test, ManyDeletesKeepNextExactAndTheRestFiring) {
+  at(1, 1);
+  for (int64_t t = 0; t < 5000; ++t) timers_->register_event_timer(1000 + t);
+  // Deleting the latest timers leaves stale items deep in the heap (it is rebuilt without them
+  // once they are most of it); deleting the earliest ones leaves them on top.
+  for (int64_t t = 4999; t >= 1000; --t) {
+    timers_->delete_event_timer(1000 + t);
+    ASSERT_EQ(timers_->next(domain::event_time), 1000);
+  }
+  for (int64_t t = 0; t < 500; ++t) {
+    timers_->delete_event_timer(1000 + t);
+    ASSERT_EQ(timers_->next(domain::event_time), 1000 + t + 1);
+  }
+  EXPECT_EQ(timers_->size(), 500u);
+  std::vector<std::string> fired = fire(domain::event_time, max_watermark);
+  ASSERT_EQ(fired.size(), 500u);
+  EXPECT_EQ(fired.front(), "1500/1/1/0");
+  EXPECT_EQ(fired.back(), "1999/1/1/0");
+  EXPECT_TRUE(std::is_sorted(fired.begin(), fired.end()));
+  EXPECT_FALSE(timers_->next(domain::event_time).has_value());
+  EXPECT_EQ(timers_->size(), 0u);
 }
 
 TEST_F(timer_service_test, TimersUseReservedStateIds) {

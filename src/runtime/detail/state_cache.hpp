@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,60 +15,85 @@ namespace vigil::detail {
 /// one key reach RocksDB once per write-back.
 ///
 /// An entry is present (has a value) or absent (erased, or known missing from RocksDB), and clean
-/// (same as RocksDB) or dirty. The owner drains dirty entries into RocksDB before anything reads
-/// RocksDB other than by point lookup (iterators, compaction, checkpoints), and before evict().
+/// (same as RocksDB) or dirty. It also knows whether RocksDB may hold a value for its key
+/// (`stored`): false when a load found nothing or the owner knows the key is new, and the entry
+/// has not been written back since. Erasing an entry that is not stored removes it from the cache
+/// at once: RocksDB has nothing to delete, so a value that lives and dies between two write-backs
+/// never reaches RocksDB (no Put, no tombstone).
 ///
-/// Entries are addressed by index; indices stay valid until evict(). Steady-state use allocates
-/// nothing: evicted entries keep their string buffers for reuse.
+/// The owner drains dirty entries into RocksDB before anything reads RocksDB other than by point
+/// lookup (iterators, compaction, checkpoints), and before evict().
+///
+/// Entries are addressed by index; an index stays valid until evict() or until its entry is
+/// erased while not stored. Steady-state use allocates nothing: removed and evicted entries keep
+/// their heap blocks for reuse.
 class state_cache {
  public:
   static constexpr uint32_t npos = UINT32_MAX;
 
-  static constexpr size_t inline_key_bytes = 48;
+  static constexpr size_t inline_bytes = 32;
 
-  /// One cache line holds what a probe reads (hash, flags, a key of up to 48 bytes); the value
-  /// is in the second.
+  /// One cache line: the hash, flags and (up to 32 bytes) key that a probe reads, then the
+  /// value. Key and value are inline when they fit in 32 bytes together (a small accumulator, a
+  /// timer); else the value, and a key too long for the inline buffer, are in a heap block of
+  /// the entry, which it keeps for reuse. A key never moves while its entry lives.
   struct alignas(64) entry {
     uint64_t hash = 0;
     uint32_t key_size = 0;
-    bool present = false;
-    bool dirty = false;
-    bool referenced = false;  ///< Used since the last evict().
-    char key_inline[inline_key_bytes];
-    std::string value;     ///< As stored in RocksDB (TTL states: with the expiry prefix).
-    std::string key_heap;  ///< Keys longer than inline_key_bytes.
+    uint32_t value_size = 0;
+    uint32_t heap_capacity = 0;
+    bool live : 1 = false;  ///< In the table (else on the free list, or past the used range).
+    bool present : 1 = false;
+    bool dirty : 1 = false;
+    bool stored : 1 = true;       ///< RocksDB may hold a value for the key.
+    bool referenced : 1 = false;  ///< Used since the last evict().
+    std::unique_ptr<char[]> heap;
+    char inline_data[inline_bytes];
 
-    std::string_view key() const {
-      return key_size <= inline_key_bytes ? std::string_view(key_inline, key_size)
-                                          : std::string_view(key_heap);
+    bool key_in_heap() const { return key_size > inline_bytes; }
+    bool value_in_heap() const { return key_size + value_size > inline_bytes; }
+    std::string_view key() const { return {key_in_heap() ? heap.get() : inline_data, key_size}; }
+    /// As stored in RocksDB (TTL states: with the expiry prefix).
+    std::string_view value() const {
+      const char* p = !value_in_heap() ? inline_data + key_size
+                      : key_in_heap()  ? heap.get() + key_size
+                                       : heap.get();
+      return {p, value_size};
     }
   };
+  static_assert(sizeof(entry) == 64);
 
-  /// `budget_bytes`: over_budget() once keys, values and per-entry overhead exceed it.
+  /// `budget_bytes`: over_budget() once the entries, their slots and heap blocks exceed it.
   explicit state_cache(size_t budget_bytes);
 
   /// The index of the entry for `key` (marked referenced), or npos.
   uint32_t find(std::string_view key);
-  /// Adds an absent, clean entry for `key`, which must not be in the cache.
-  uint32_t insert(std::string_view key);
+  /// Adds an absent, clean entry for `key`, which must not be in the cache. `stored`: whether
+  /// RocksDB may hold a value for `key` (false if a load found nothing or the key is known new).
+  uint32_t insert(std::string_view key, bool stored);
   const entry& at(uint32_t i) const { return entries_[i]; }
 
-  /// Sets a loaded RocksDB value: present and clean.
+  /// Sets a loaded RocksDB value: present, clean and stored.
   void set_loaded(uint32_t i, std::string_view stored);
   /// Writes a value: present and dirty.
   void write(uint32_t i, std::string_view stored);
-  /// Erases: absent and dirty.
+  /// Erases: absent and dirty if RocksDB may hold the key, else removes the entry (which
+  /// invalidates index `i`).
   void erase(uint32_t i);
 
   bool has_dirty() const { return !dirty_.empty(); }
-  /// Calls fn(const entry&) for each dirty entry, then marks them clean.
+  /// Calls fn(const entry&) for each dirty entry in ascending key order (RocksDB's memtable
+  /// inserts sorted keys much faster than random ones), then marks them clean. An entry written
+  /// back present is stored from then on; one written back absent is not.
   template <class Fn>
   void drain_dirty(Fn&& fn) {
-    for (uint32_t i : dirty_) {
-      fn(static_cast<const entry&>(entries_[i]));
-      entries_[i].dirty = false;
+    sort_dirty();
+    for (const order_item& o : order_) {
+      entry& e = entries_[o.index];
+      fn(static_cast<const entry&>(e));
+      e.stored = e.present;
     }
-    dirty_.clear();
+    order_.clear();
   }
 
   bool over_budget() const { return bytes_ > budget_; }
@@ -79,29 +105,48 @@ class state_cache {
   size_t bytes() const { return bytes_; }
 
  private:
-  /// Per-entry memory beyond heap-allocated key and value bytes: the entry and its slots.
+  /// Per-entry memory besides its heap block: the entry and its slots.
   static constexpr size_t entry_overhead = sizeof(entry) + 16;
 
+  /// Linear probing; an entry's home slot is its tag modulo the table size, so moving slots
+  /// (backward-shift deletion) needs no entry access.
   struct slot {
     uint32_t tag = 0;    ///< High half of the key's hash.
     uint32_t index = 0;  ///< Entry index + 1; 0 = empty.
   };
 
+  /// A dirty entry by the first 16 bytes of its key (big-endian, zero-padded) for sorting.
+  struct order_item {
+    uint64_t hi;
+    uint64_t lo;
+    uint32_t index;
+  };
+
   static uint64_t hash_of(std::string_view key);
-  size_t entry_bytes(const entry& e) const {
-    return (e.key_size > inline_key_bytes ? e.key_size : 0) + e.value.size() + entry_overhead;
-  }
+  static uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+  size_t entry_bytes(const entry& e) const { return e.heap_capacity + entry_overhead; }
+  /// Sets the value of entry `i`, inline or in its heap block as its size requires.
+  void set_value(uint32_t i, std::string_view value);
+  /// Makes the heap block of `e` hold at least `bytes`, keeping its first `keep` bytes.
+  void reserve_heap(entry& e, size_t bytes, size_t keep);
   void place(uint32_t index);
+  void unplace(uint32_t index);
+  void remove(uint32_t index);
   void rebuild_slots(size_t slot_count);
   void mark_dirty(uint32_t i);
+  /// Fills order_ with the dirty entries in key order and clears dirty_ and the dirty flags.
+  void sort_dirty();
 
   size_t budget_;
   size_t bytes_ = 0;
-  std::vector<entry> entries_;  ///< [0, size_) live; the rest keep buffers for reuse.
-  size_t size_ = 0;
-  std::vector<slot> slots_;  ///< Linear probing; a power of two, at most half full.
-  std::vector<uint32_t> dirty_;
-  uint32_t last_ = npos;  ///< The entry found or inserted last: a put follows a get.
+  std::vector<entry> entries_;  ///< [0, used_) live or free; the rest keep buffers for reuse.
+  size_t used_ = 0;
+  size_t size_ = 0;                ///< Live entries.
+  std::vector<uint32_t> free_;     ///< Indices below used_ of removed entries.
+  std::vector<slot> slots_;        ///< A power of two, at most half full.
+  std::vector<uint32_t> dirty_;    ///< May name removed or reused entries: see sort_dirty().
+  std::vector<order_item> order_;  ///< Write-back order, reused.
+  uint32_t last_ = npos;           ///< The entry found or inserted last: a put follows a get.
 };
 
 }  // namespace vigil::detail
