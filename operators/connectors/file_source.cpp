@@ -170,7 +170,7 @@ class file_source final : public operator_base {
 
   /// Converts an epoch number in epoch_unit to µs.
   bool epoch_int_to_us(size_t idx, int64_t v, int64_t& us) {
-    if (__builtin_mul_overflow(v, params_.epoch_unit_us, &us)) {
+    if (__builtin_mul_overflow(v, params_.epoch_unit_us, &us) || !event_time_in_range(us)) {
       return fail(field_prefix(idx) + "timestamp " + std::to_string(v) + " is out of range");
     }
     return true;
@@ -178,7 +178,7 @@ class file_source final : public operator_base {
 
   bool epoch_double_to_us(size_t idx, double v, int64_t& us) {
     const double scaled = v * static_cast<double>(params_.epoch_unit_us);
-    if (!std::isfinite(scaled) || std::fabs(scaled) >= 9.2e18) {
+    if (!std::isfinite(scaled) || std::fabs(scaled) > static_cast<double>(max_event_time_us)) {
       return fail(field_prefix(idx) + "timestamp out of range");
     }
     us = std::llround(scaled);

@@ -238,14 +238,17 @@ class generator_factory final : public operator_factory {
     if (auto st = r.finish(); !st) return st.err();
 
     if (int64_t earliest = 0;
-        __builtin_sub_overflow(g.start_us, g.out_of_orderness_us, &earliest)) {
-      return config_reader::key_error("start_time", "start_time - out_of_orderness underflows");
+        __builtin_sub_overflow(g.start_us, g.out_of_orderness_us, &earliest) ||
+        !event_time_in_range(earliest)) {
+      return config_reader::key_error("start_time",
+                                      "start_time - out_of_orderness is out of the event-time "
+                                      "range (±2^62 µs)");
     }
     if (g.count > 0) {
       int64_t span = 0;
       int64_t last = 0;
       if (__builtin_mul_overflow(g.count - 1, g.interval_us, &span) ||
-          __builtin_add_overflow(g.start_us, span, &last)) {
+          __builtin_add_overflow(g.start_us, span, &last) || !event_time_in_range(last)) {
         return config_reader::key_error("count", "count * interval overflows the timestamp range");
       }
     }
