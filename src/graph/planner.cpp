@@ -149,6 +149,7 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
   if (g.nodes_size() == 0) return make_error(errc::invalid_graph, "nodes: the graph has no nodes");
   std::map<std::string, int> by_id;
   std::vector<const operator_factory*> factories;
+  std::vector<uint32_t> parallelism(g.nodes_size());
   for (int i = 0; i < g.nodes_size(); ++i) {
     const auto& n = g.nodes(i);
     if (n.id().empty()) {
@@ -170,6 +171,7 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     }
     factories.push_back(f);
     uint32_t p = n.parallelism() == 0 ? default_parallelism : n.parallelism();
+    parallelism[i] = p;
     if (p > out.max_parallelism) {
       return node_error(n.id(), "parallelism: " + std::to_string(p) + " exceeds max_parallelism " +
                                     std::to_string(out.max_parallelism));
@@ -252,13 +254,11 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
 
   // Plan nodes in topological order; each sees its planned inputs.
   std::vector<plan_ptr> plans(g.nodes_size());
-  std::vector<uint32_t> parallelism(g.nodes_size());
   std::vector<config_map> configs(g.nodes_size());
   for (int i : order) {
     const auto& n = g.nodes(i);
     const operator_factory* f = factories[i];
     const auto& traits = f->traits();
-    parallelism[i] = n.parallelism() == 0 ? default_parallelism : n.parallelism();
 
     plan_context ctx;
     ctx.node_id = n.id();

@@ -1,5 +1,7 @@
 #include "runtime/output_router.hpp"
 
+#include <cassert>
+
 #include "common/key.hpp"
 
 namespace vigil {
@@ -60,8 +62,8 @@ void output_router::emit(size_t port, batch_ptr batch) {
     switch (ed.part) {
       case partitioning::forward:
         // The planner guarantees equal parallelism: one channel, to the same subtask index.
-        enqueue(ed.channels.size() == 1 ? ed.channels[0] : ed.channels[round_robin_[e]],
-                {channel_item::kind::batch, batch, 0});
+        assert(ed.channels.size() == 1);
+        enqueue(ed.channels[0], {channel_item::kind::batch, batch, 0});
         break;
       case partitioning::rebalance:
         enqueue(ed.channels[round_robin_[e]], {channel_item::kind::batch, batch, 0});

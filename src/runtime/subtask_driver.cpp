@@ -53,11 +53,6 @@ void subtask_driver::advance_processing_time(int64_t now_us) {
                    [this](const timer& t) { op_->on_timer(t, out_); });
 }
 
-std::optional<int64_t> subtask_driver::next_processing_timer() const {
-  if (!timers_) return std::nullopt;
-  return timers_->next(timer_service::domain::processing_time);
-}
-
 poll_result subtask_driver::poll() { return op_->poll(out_); }
 
 status subtask_driver::finish() {

@@ -33,10 +33,8 @@ class subtask_driver {
   void process(size_t port, const record_batch& batch);
   /// Moves the input watermark forward (a smaller value is ignored).
   void advance_watermark(int64_t wm);
-  /// Fires processing-time timers due at `now_us`.
+  /// Fires processing-time timers due at `now_us` (the actor calls it every linger interval).
   void advance_processing_time(int64_t now_us);
-  /// The earliest pending processing-time timer, if any.
-  std::optional<int64_t> next_processing_timer() const;
   poll_result poll();
   /// Delivers watermark max and closes the operator.
   status finish();
