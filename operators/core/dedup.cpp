@@ -109,6 +109,7 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
       const int64_t first_seen = get_i64_ordered(value_.data());
       if (t < saturating_add(first_seen, s_->ttl_us)) {
         ++duplicates_;
+        ++ctx_->dropped_records;
         continue;
       }
       timers.delete_event_timer(cleanup_time(first_seen));

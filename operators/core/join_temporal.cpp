@@ -248,6 +248,7 @@ class temporal_join_operator final : public operator_base {
   void emit(int64_t t, uint64_t key_hash, const version_ref* v, PushLeft&& push_left, output& out) {
     if (v == nullptr && !spec_.left_outer) {
       ++stats_.unmatched_left_rows;
+      ++ctx_->dropped_records;
       return;
     }
     push_left(out_.cols(0));

@@ -65,17 +65,18 @@ std::string describe_summary(const job_summary& s) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "job '%s' finished in %.3f s\n", s.name.c_str(), s.seconds);
   std::string out = buf;
-  std::snprintf(buf, sizeof buf, "  %-20s %-16s %4s %12s %12s %8s\n", "node", "operator", "par",
-                "records in", "records out", "late");
+  std::snprintf(buf, sizeof buf, "  %-20s %-16s %4s %12s %12s %8s %8s\n", "node", "operator",
+                "par", "records in", "records out", "late", "dropped");
   out += buf;
   uint64_t source_rows = 0;
   for (const auto& n : s.nodes) {
     uint64_t rows_out = n.rows_out.empty() ? 0 : n.rows_out[0].second;
     if (n.records_in == 0) source_rows += rows_out;
-    std::snprintf(buf, sizeof buf, "  %-20s %-16s %4u %12llu %12llu %8llu\n", n.id.c_str(),
+    std::snprintf(buf, sizeof buf, "  %-20s %-16s %4u %12llu %12llu %8llu %8llu\n", n.id.c_str(),
                   n.op.c_str(), n.parallelism, static_cast<unsigned long long>(n.records_in),
                   static_cast<unsigned long long>(rows_out),
-                  static_cast<unsigned long long>(n.late_records));
+                  static_cast<unsigned long long>(n.late_records),
+                  static_cast<unsigned long long>(n.dropped_records));
     out += buf;
     for (size_t p = 1; p < n.rows_out.size(); ++p) {
       if (n.rows_out[p].second == 0) continue;

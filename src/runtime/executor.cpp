@@ -121,6 +121,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
           auto& ns = summary.nodes[st.node];
           ns.records_in += st.records_in;
           ns.late_records += st.late_records;
+          ns.dropped_records += st.dropped_records;
           for (size_t p = 0; p < st.rows_out.size() && p < ns.rows_out.size(); ++p) {
             ns.rows_out[p].second += st.rows_out[p];
           }

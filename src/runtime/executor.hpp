@@ -17,6 +17,7 @@ struct node_summary {
   uint64_t records_in = 0;
   std::vector<std::pair<std::string, uint64_t>> rows_out;  ///< Per output port.
   uint64_t late_records = 0;
+  uint64_t dropped_records = 0;  ///< Discarded by design: duplicates, unmatched join rows.
 };
 
 struct job_summary {

@@ -50,13 +50,14 @@ struct subtask_stats {
   uint64_t records_in = 0;
   std::vector<uint64_t> rows_out;  ///< Per output port.
   uint64_t late_records = 0;
+  uint64_t dropped_records = 0;
 };
 
 /// CAF 0.17 inspection: serializable, so that a remote worker can report to the coordinator.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, subtask_stats& x) {
   return f(caf::meta::type_name("vigil.subtask_stats"), x.node, x.subtask, x.records_in, x.rows_out,
-           x.late_records);
+           x.late_records, x.dropped_records);
 }
 
 }  // namespace vigil

@@ -118,6 +118,9 @@ struct operator_context {
   timer_service* timers = nullptr;  ///< Set for stateful operators, else null.
   int64_t watermark = min_watermark;  ///< The current input watermark (µs).
   uint64_t late_records = 0;          ///< Operators add the late records they divert here.
+  /// Records an operator discards by design (duplicates, unmatched inner-join rows); shown in
+  /// the run summary so that nothing disappears without a count.
+  uint64_t dropped_records = 0;
 
   /// Processing time, µs since the epoch.
   static int64_t now_us();

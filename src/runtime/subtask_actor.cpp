@@ -243,6 +243,7 @@ void subtask_actor::maybe_done() {
   stats.records_in = records_in_;
   stats.rows_out = router_->rows_out();
   stats.late_records = driver_->context().late_records;
+  stats.dropped_records = driver_->context().dropped_records;
   send(spec_.executor, done_atom::value, std::move(stats));
   driver_.reset();  // Closes the state backend before the actor goes away.
   quit();

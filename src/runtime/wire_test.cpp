@@ -308,6 +308,7 @@ TEST(Wire, SubtaskStatsRoundTrip) {
   st.records_in = 1000;
   st.rows_out = {7, 0, 9};
   st.late_records = 4;
+  st.dropped_records = 11;
   std::vector<char> buf;
   caf::binary_serializer sink{nullptr, buf};
   ASSERT_FALSE(sink(st));
@@ -319,6 +320,7 @@ TEST(Wire, SubtaskStatsRoundTrip) {
   EXPECT_EQ(out.records_in, 1000u);
   EXPECT_EQ(out.rows_out, (std::vector<uint64_t>{7, 0, 9}));
   EXPECT_EQ(out.late_records, 4u);
+  EXPECT_EQ(out.dropped_records, 11u);
   for (size_t len = 0; len < buf.size(); ++len) {
     caf::binary_deserializer cut{nullptr, buf.data(), len};
     EXPECT_TRUE(cut(out)) << "length " << len;

@@ -188,5 +188,40 @@ edges:
   EXPECT_EQ(reference[0].size(), 6000u) << "each message exactly once";
 }
 
+TEST(EngineSummary, DedupReportsTheDuplicatesItDropped) {
+  auto graph = parse_graph_yaml(R"(
+nodes:
+  - {id: a, operator: generator, config: {count: 1000, keys: 10, seed: 9}}
+  - {id: b, operator: generator, config: {count: 1000, keys: 10, seed: 9}}
+  - {id: both, operator: union}
+  - {id: by_message, operator: key_by, config: {key: seq}}
+  - {id: once, operator: dedup, parallelism: 2, config: {ttl: 1m}}
+  - {id: out, operator: "null"}
+edges:
+  - {from: a, to: both}
+  - {from: b, to: both}
+  - {from: both, to: by_message}
+  - {from: by_message, to: once}
+  - {from: once, to: out}
+)");
+  ASSERT_TRUE(graph.ok()) << graph.err().message;
+  static const operator_registry registry = make_builtin_registry();
+  auto plan = plan_job(*graph, registry);
+  ASSERT_TRUE(plan.ok()) << plan.err().message;
+  run_options opts;
+  opts.state_dir = testing::make_temp_dir("vigil-summary");
+  auto summary = run_local(*plan, opts);
+  ASSERT_TRUE(summary.ok()) << summary.err().message;
+  std::filesystem::remove_all(opts.state_dir);
+  for (const auto& n : summary->nodes) {
+    if (n.id != "once") continue;
+    EXPECT_EQ(n.records_in, 2000u);
+    EXPECT_EQ(n.rows_out[0].second, 1000u);
+    EXPECT_EQ(n.dropped_records, 1000u) << "every second copy is a counted duplicate";
+    return;
+  }
+  ADD_FAILURE() << "no node 'once' in the summary";
+}
+
 }  // namespace
 }  // namespace vigil
