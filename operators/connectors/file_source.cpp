@@ -79,7 +79,6 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-
 class file_source final : public operator_base {
  public:
   explicit file_source(const file_source_params& params) : params_(params) {}

@@ -56,9 +56,9 @@ status read_shape(config_reader& reader, window_kind kind, window_settings& s) {
     // Every record updates size/slide windows: bound the work per record.
     constexpr int64_t max_windows_per_record = 10000;
     if (*size / *slide > max_windows_per_record) {
-      return config_reader::key_error(
-          "slide", "size/slide is " + std::to_string(*size / *slide) +
-                       " windows per record; at most " + std::to_string(max_windows_per_record));
+      return config_reader::key_error("slide", "size/slide is " + std::to_string(*size / *slide) +
+                                                   " windows per record; at most " +
+                                                   std::to_string(max_windows_per_record));
     }
     s.slide_us = *slide;
   }

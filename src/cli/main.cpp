@@ -1,12 +1,11 @@
 // vigil: validate and run job graphs in one process.
-#include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-
-#include <unistd.h>
 
 #include "engine/engine.hpp"
 
@@ -14,7 +13,9 @@ namespace {
 
 std::atomic<bool> cancel_requested{false};
 
-void on_signal(int) { cancel_requested = true; }
+void on_signal(int) {
+  cancel_requested = true;
+}
 
 }  // namespace
 

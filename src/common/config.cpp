@@ -80,12 +80,18 @@ result<int64_t> parse_duration_us(const config_value& v) {
     return make_error(errc::invalid_argument, "invalid duration \"" + v.s + "\"");
   }
   int64_t mult = 0;
-  if (unit == "us") mult = 1;
-  else if (unit == "ms") mult = 1000;
-  else if (unit == "s") mult = 1000000;
-  else if (unit == "m" || unit == "min") mult = 60 * int64_t{1000000};
-  else if (unit == "h") mult = 3600 * int64_t{1000000};
-  else if (unit == "d") mult = 86400 * int64_t{1000000};
+  if (unit == "us")
+    mult = 1;
+  else if (unit == "ms")
+    mult = 1000;
+  else if (unit == "s")
+    mult = 1000000;
+  else if (unit == "m" || unit == "min")
+    mult = 60 * int64_t{1000000};
+  else if (unit == "h")
+    mult = 3600 * int64_t{1000000};
+  else if (unit == "d")
+    mult = 86400 * int64_t{1000000};
   else {
     return make_error(errc::invalid_argument,
                       "invalid duration \"" + v.s + "\" (units: us, ms, s, m, h, d)");

@@ -17,7 +17,8 @@ key_group_range key_group_range_of(uint32_t subtask, uint32_t parallelism,
 
 void put_i64_ordered(std::string& out, int64_t v) {
   uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((u >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((u >> shift) & 0xff));
 }
 
 int64_t get_i64_ordered(const char* p) {
@@ -39,7 +40,8 @@ double ordered_to_double(uint64_t u) {
 }
 
 void put_u64_be(std::string& out, uint64_t u) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((u >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((u >> shift) & 0xff));
 }
 
 uint64_t get_u64_be(const char* p) {

@@ -27,7 +27,8 @@ inline uint32_t subtask_of_key_group(uint32_t kg, uint32_t parallelism, uint32_t
   return static_cast<uint32_t>(uint64_t{kg} * parallelism / max_parallelism);
 }
 
-key_group_range key_group_range_of(uint32_t subtask, uint32_t parallelism, uint32_t max_parallelism);
+key_group_range key_group_range_of(uint32_t subtask, uint32_t parallelism,
+                                   uint32_t max_parallelism);
 
 /// Appends the order-preserving binary encoding of the key fields of `row` to `out` (which is
 /// not cleared). Each field: a null byte (0 null, 1 present) then the value (int64 and

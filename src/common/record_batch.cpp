@@ -172,10 +172,13 @@ batch_builder::batch_builder(schema_ptr s, size_t capacity_hint)
   reset();
 }
 
-void batch_builder::reset() { batch_ = make_batch(schema_, capacity_hint_); }
+void batch_builder::reset() {
+  batch_ = make_batch(schema_, capacity_hint_);
+}
 
 void batch_builder::append_row(const record_batch& src, size_t row) {
-  for (size_t c = 0; c < batch_->columns.size(); ++c) batch_->columns[c].push_from(src.columns[c], row);
+  for (size_t c = 0; c < batch_->columns.size(); ++c)
+    batch_->columns[c].push_from(src.columns[c], row);
   batch_->event_time.push_back(src.event_time[row]);
   if (src.keyed()) batch_->key_hash.push_back(src.key_hash[row]);
 }

@@ -16,9 +16,9 @@ enum class errc {
   not_found,         ///< A named thing does not exist.
   /// Not enough capacity right now, e.g. free task slots for a job.
   resource_exhausted,
-  io_error,          ///< The file system or network failed.
-  state_error,       ///< The state backend (RocksDB) failed.
-  internal,          ///< A broken invariant; a bug in Vigil.
+  io_error,     ///< The file system or network failed.
+  state_error,  ///< The state backend (RocksDB) failed.
+  internal,     ///< A broken invariant; a bug in Vigil.
 };
 
 const char* to_string(errc code);
@@ -30,7 +30,9 @@ struct error {
   std::string message;
 };
 
-inline error make_error(errc code, std::string message) { return error{code, std::move(message)}; }
+inline error make_error(errc code, std::string message) {
+  return error{code, std::move(message)};
+}
 
 /// Either a value or an error (a small std::expected). No exception crosses an API boundary.
 template <class T>

@@ -21,10 +21,14 @@ std::optional<type_id> parse_type(std::string_view name);
 /// arithmetic on event times (time + size, time - lower, ...) never overflows.
 inline constexpr int64_t max_event_time_us = int64_t{1} << 62;
 
-inline bool event_time_in_range(int64_t t) { return t >= -max_event_time_us && t <= max_event_time_us; }
+inline bool event_time_in_range(int64_t t) {
+  return t >= -max_event_time_us && t <= max_event_time_us;
+}
 
 /// True for int64, float64 and timestamp-free numeric types (int64, float64).
-inline bool is_numeric(type_id t) { return t == type_id::int64 || t == type_id::float64; }
+inline bool is_numeric(type_id t) {
+  return t == type_id::int64 || t == type_id::float64;
+}
 
 struct field {
   std::string name;

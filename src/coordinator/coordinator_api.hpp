@@ -47,7 +47,8 @@ struct worker_info {
 /// worker; state changes caused by a call (deploying, cancelling) happen after it returns.
 /// Errors carry a message a pipeline author can act on; the services pass it through verbatim
 /// and map the code: invalid_graph, invalid_argument and parse_error -> INVALID_ARGUMENT,
-/// not_found -> NOT_FOUND, resource_exhausted -> RESOURCE_EXHAUSTED, anything else -> INTERNAL (to_grpc_status in job_service.hpp).
+/// not_found -> NOT_FOUND, resource_exhausted -> RESOURCE_EXHAUSTED, anything else -> INTERNAL
+/// (to_grpc_status in job_service.hpp).
 class coordinator_api {
  public:
   virtual ~coordinator_api() = default;

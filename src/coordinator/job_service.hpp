@@ -10,8 +10,9 @@ namespace vigil {
 
 /// The one place where Vigil errors become gRPC statuses. The message is passed through
 /// verbatim; the code: invalid_argument, invalid_graph, parse_error -> INVALID_ARGUMENT;
-/// not_found -> NOT_FOUND; resource_exhausted -> RESOURCE_EXHAUSTED; io_error, state_error, internal -> INTERNAL. Never UNAVAILABLE:
-/// clients read that as "the coordinator cannot be reached".
+/// not_found -> NOT_FOUND; resource_exhausted -> RESOURCE_EXHAUSTED; io_error, state_error,
+/// internal -> INTERNAL. Never UNAVAILABLE: clients read that as "the coordinator cannot be
+/// reached".
 grpc::Status to_grpc_status(const error& err);
 
 /// vigil.v1.JobService over a coordinator core. Stateless: every call goes to `core`, which

@@ -65,8 +65,8 @@ std::string describe_summary(const job_summary& s) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "job '%s' finished in %.3f s\n", s.name.c_str(), s.seconds);
   std::string out = buf;
-  std::snprintf(buf, sizeof buf, "  %-20s %-16s %4s %12s %12s %8s %8s\n", "node", "operator",
-                "par", "records in", "records out", "late", "dropped");
+  std::snprintf(buf, sizeof buf, "  %-20s %-16s %4s %12s %12s %8s %8s\n", "node", "operator", "par",
+                "records in", "records out", "late", "dropped");
   out += buf;
   uint64_t source_rows = 0;
   for (const auto& n : s.nodes) {

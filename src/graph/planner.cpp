@@ -120,15 +120,15 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
   out.name = g.name().empty() ? "job" : g.name();
   out.max_parallelism = g.max_parallelism() == 0 ? 128 : g.max_parallelism();
   if (out.max_parallelism > max_key_groups) {
-    return make_error(errc::invalid_graph, "max_parallelism: " +
-                                               std::to_string(out.max_parallelism) +
-                                               " is above the limit of 32768 key groups");
+    return make_error(errc::invalid_graph,
+                      "max_parallelism: " + std::to_string(out.max_parallelism) +
+                          " is above the limit of 32768 key groups");
   }
   constexpr int64_t max_ms = std::numeric_limits<int64_t>::max() / 1000;
   if (g.watermarks().allowed_lateness_ms() < 0 || g.watermarks().allowed_lateness_ms() > max_ms) {
-    return make_error(errc::invalid_graph,
-                      "watermarks.allowed_lateness_ms: must be between 0 and " +
-                          std::to_string(max_ms));
+    return make_error(
+        errc::invalid_graph,
+        "watermarks.allowed_lateness_ms: must be between 0 and " + std::to_string(max_ms));
   }
   if (g.watermarks().idle_timeout_ms() < 0 || g.watermarks().idle_timeout_ms() > max_ms) {
     return make_error(errc::invalid_graph, "watermarks.idle_timeout_ms: must be between 0 and " +
@@ -190,7 +190,8 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     const auto& e = g.edges(i);
     auto from = by_id.find(e.from());
     if (from == by_id.end()) {
-      return make_error(errc::invalid_graph, edge_name(e) + ": from: unknown node '" + e.from() + "'");
+      return make_error(errc::invalid_graph,
+                        edge_name(e) + ": from: unknown node '" + e.from() + "'");
     }
     auto to = by_id.find(e.to());
     if (to == by_id.end()) {
@@ -201,10 +202,10 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     std::string from_port = e.from_port().empty() ? "out" : e.from_port();
     int fp = index_of(ft.output_ports, from_port);
     if (fp < 0) {
-      return make_error(errc::invalid_graph,
-                        edge_name(e) + ": from_port: node '" + e.from() + "' (" + ft.name +
-                            ") has no output port '" + from_port +
-                            "' (ports: " + join_names(ft.output_ports) + ")");
+      return make_error(errc::invalid_graph, edge_name(e) + ": from_port: node '" + e.from() +
+                                                 "' (" + ft.name + ") has no output port '" +
+                                                 from_port +
+                                                 "' (ports: " + join_names(ft.output_ports) + ")");
     }
     if (tt.input_ports.empty()) {
       return make_error(errc::invalid_graph, edge_name(e) + ": to: node '" + e.to() + "' (" +
@@ -213,20 +214,20 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     int tp = 0;
     if (e.to_port().empty()) {
       if (tt.input_ports.size() > 1) {
-        return make_error(errc::invalid_graph,
-                          edge_name(e) + ": to_port: required, node '" + e.to() + "' (" + tt.name +
-                              ") has ports " + join_names(tt.input_ports));
+        return make_error(errc::invalid_graph, edge_name(e) + ": to_port: required, node '" +
+                                                   e.to() + "' (" + tt.name + ") has ports " +
+                                                   join_names(tt.input_ports));
       }
     } else {
       tp = index_of(tt.input_ports, e.to_port());
       if (tp < 0) {
-        return make_error(errc::invalid_graph,
-                          edge_name(e) + ": to_port: node '" + e.to() + "' (" + tt.name +
-                              ") has no input port '" + e.to_port() +
-                              "' (ports: " + join_names(tt.input_ports) + ")");
+        return make_error(errc::invalid_graph, edge_name(e) + ": to_port: node '" + e.to() + "' (" +
+                                                   tt.name + ") has no input port '" + e.to_port() +
+                                                   "' (ports: " + join_names(tt.input_ports) + ")");
       }
     }
-    edges.push_back({from->second, to->second, static_cast<size_t>(fp), static_cast<size_t>(tp), &e});
+    edges.push_back(
+        {from->second, to->second, static_cast<size_t>(fp), static_cast<size_t>(tp), &e});
     outgoing[from->second].push_back(i);
     incoming[to->second].push_back(i);
   }
@@ -311,8 +312,8 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     }
     if (ctx.declared_output) {
       if (traits.output_ports.empty()) {
-        return node_error(n.id(), "output_schema: operator '" + traits.name +
-                                      "' is a sink and has no output");
+        return node_error(
+            n.id(), "output_schema: operator '" + traits.name + "' is a sink and has no output");
       }
       const schema& produced = *(*plan)->outputs[0].schema;
       if (!(produced == *ctx.declared_output)) {

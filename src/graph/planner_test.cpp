@@ -55,7 +55,8 @@ class fake_factory : public operator_factory {
 
 operator_registry fake_registry() {
   operator_registry r;
-  r.add(std::make_unique<fake_factory>(operator_traits{"src", {}, false, {"out"}, false, false, ""}));
+  r.add(
+      std::make_unique<fake_factory>(operator_traits{"src", {}, false, {"out"}, false, false, ""}));
   r.add(std::make_unique<fake_factory>(
       operator_traits{"pass", {"in"}, false, {"out"}, false, false, ""}));
   r.add(std::make_unique<fake_factory>(
@@ -68,7 +69,8 @@ operator_registry fake_registry() {
       operator_traits{"merge", {"in"}, true, {"out"}, false, false, ""}));
   r.add(std::make_unique<fake_factory>(
       operator_traits{"needs_v", {"in"}, false, {"out"}, false, false, ""}));
-  r.add(std::make_unique<fake_factory>(operator_traits{"sink", {"in"}, false, {}, false, false, ""}));
+  r.add(
+      std::make_unique<fake_factory>(operator_traits{"sink", {"in"}, false, {}, false, false, ""}));
   return r;
 }
 

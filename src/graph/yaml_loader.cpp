@@ -79,8 +79,9 @@ class reader {
   result<v1::Value> value_of(const YAML::Node& n, const std::string& path) const {
     // Aliases are expanded: a few lines of anchors can stand for billions of values.
     if (++values_ > max_values) {
-      return fail(n, path, "too many values (more than " + std::to_string(max_values) +
-                               "; are YAML aliases nested?)");
+      return fail(n, path,
+                  "too many values (more than " + std::to_string(max_values) +
+                      "; are YAML aliases nested?)");
     }
     v1::Value out;
     if (n.IsNull()) {
@@ -134,7 +135,8 @@ class reader {
   result<v1::Schema> schema_of(const YAML::Node& n, const std::string& path) const {
     VIGIL_TRY(check_keys(n, path, {"fields"}));
     const auto& fields = n["fields"];
-    if (!fields || !fields.IsSequence()) return fail(n, path + ".fields", "expected a list of fields");
+    if (!fields || !fields.IsSequence())
+      return fail(n, path + ".fields", "expected a list of fields");
     v1::Schema out;
     for (size_t i = 0; i < fields.size(); ++i) {
       std::string fp = path + ".fields[" + std::to_string(i) + "]";
@@ -147,11 +149,16 @@ class reader {
       auto type = string_of(f["type"], fp + ".type");
       if (!type) return type.err();
       v1::FieldType t = v1::FIELD_TYPE_UNSPECIFIED;
-      if (*type == "bool") t = v1::FIELD_TYPE_BOOL;
-      else if (*type == "int64") t = v1::FIELD_TYPE_INT64;
-      else if (*type == "double") t = v1::FIELD_TYPE_DOUBLE;
-      else if (*type == "string") t = v1::FIELD_TYPE_STRING;
-      else if (*type == "timestamp") t = v1::FIELD_TYPE_TIMESTAMP;
+      if (*type == "bool")
+        t = v1::FIELD_TYPE_BOOL;
+      else if (*type == "int64")
+        t = v1::FIELD_TYPE_INT64;
+      else if (*type == "double")
+        t = v1::FIELD_TYPE_DOUBLE;
+      else if (*type == "string")
+        t = v1::FIELD_TYPE_STRING;
+      else if (*type == "timestamp")
+        t = v1::FIELD_TYPE_TIMESTAMP;
       else {
         return fail(f["type"], fp + ".type",
                     "unknown type \"" + *type + "\" (bool, int64, double, string, timestamp)");
@@ -205,10 +212,11 @@ class reader {
         const char* key;
         void (v1::ExecutionSettings::*set)(uint32_t);
       };
-      for (auto s : {setting{"batch_size", &v1::ExecutionSettings::set_batch_size},
-                     setting{"linger_ms", &v1::ExecutionSettings::set_linger_ms},
-                     setting{"channel_credits", &v1::ExecutionSettings::set_channel_credits},
-                     setting{"default_parallelism", &v1::ExecutionSettings::set_default_parallelism}}) {
+      for (auto s :
+           {setting{"batch_size", &v1::ExecutionSettings::set_batch_size},
+            setting{"linger_ms", &v1::ExecutionSettings::set_linger_ms},
+            setting{"channel_credits", &v1::ExecutionSettings::set_channel_credits},
+            setting{"default_parallelism", &v1::ExecutionSettings::set_default_parallelism}}) {
         if (!e[s.key]) continue;
         auto v = uint_of(e[s.key], std::string("execution.") + s.key);
         if (!v) return v.err();
@@ -275,13 +283,18 @@ class reader {
         if (e["partitioning"]) {
           auto p = string_of(e["partitioning"], ep + ".partitioning");
           if (!p) return p.err();
-          if (*p == "forward") edge->set_partitioning(v1::PARTITIONING_FORWARD);
-          else if (*p == "hash") edge->set_partitioning(v1::PARTITIONING_HASH);
-          else if (*p == "broadcast") edge->set_partitioning(v1::PARTITIONING_BROADCAST);
-          else if (*p == "rebalance") edge->set_partitioning(v1::PARTITIONING_REBALANCE);
+          if (*p == "forward")
+            edge->set_partitioning(v1::PARTITIONING_FORWARD);
+          else if (*p == "hash")
+            edge->set_partitioning(v1::PARTITIONING_HASH);
+          else if (*p == "broadcast")
+            edge->set_partitioning(v1::PARTITIONING_BROADCAST);
+          else if (*p == "rebalance")
+            edge->set_partitioning(v1::PARTITIONING_REBALANCE);
           else {
-            return fail(e["partitioning"], ep + ".partitioning",
-                        "unknown partitioning \"" + *p + "\" (forward, hash, broadcast, rebalance)");
+            return fail(
+                e["partitioning"], ep + ".partitioning",
+                "unknown partitioning \"" + *p + "\" (forward, hash, broadcast, rebalance)");
           }
         }
       }

@@ -1,7 +1,6 @@
 #include "runtime/executor.hpp"
 
 #include <caf/all.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -50,7 +49,8 @@ std::vector<std::vector<std::shared_ptr<subtask_wiring>>> wire(
 result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
   auto started = std::chrono::steady_clock::now();
   caf::actor_system_config cfg;
-  size_t threads = opts.threads != 0 ? opts.threads : std::max(2u, std::thread::hardware_concurrency());
+  size_t threads =
+      opts.threads != 0 ? opts.threads : std::max(2u, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", threads);
   add_message_types(cfg);
   caf::actor_system sys{cfg};
@@ -65,9 +65,9 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
       spec.node = n;
       spec.subtask = s;
       spec.plan = &plan;
-      spec.state_dir = (std::filesystem::path(opts.state_dir) /
-                        (plan.nodes[n].id + "-" + std::to_string(s)))
-                           .string();
+      spec.state_dir =
+          (std::filesystem::path(opts.state_dir) / (plan.nodes[n].id + "-" + std::to_string(s)))
+              .string();
       spec.executor = caf::actor_cast<caf::actor>(self);
       actors[n].push_back(sys.spawn<subtask_actor>(std::move(spec)));
       self->monitor(actors[n].back());

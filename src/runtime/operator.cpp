@@ -1,8 +1,8 @@
 #include "runtime/operator.hpp"
 
-#include "runtime/job_plan.hpp"
-
 #include <chrono>
+
+#include "runtime/job_plan.hpp"
 
 namespace vigil {
 

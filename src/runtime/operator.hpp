@@ -114,8 +114,8 @@ struct operator_context {
   uint32_t max_parallelism = 128;
   key_group_range key_groups;
   size_t batch_size = 1024;
-  state_backend* state = nullptr;  ///< Set for stateful operators, else null.
-  timer_service* timers = nullptr;  ///< Set for stateful operators, else null.
+  state_backend* state = nullptr;     ///< Set for stateful operators, else null.
+  timer_service* timers = nullptr;    ///< Set for stateful operators, else null.
   int64_t watermark = min_watermark;  ///< The current input watermark (µs).
   uint64_t late_records = 0;          ///< Operators add the late records they divert here.
   /// Records an operator discards by design (duplicates, unmatched inner-join rows); shown in

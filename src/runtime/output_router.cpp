@@ -7,8 +7,8 @@
 namespace vigil {
 
 output_router::output_router(channel_transport& transport, std::vector<edge> edges,
-                             size_t num_channels, uint32_t subtask_index,
-                             uint32_t max_parallelism, size_t batch_size, size_t num_ports)
+                             size_t num_channels, uint32_t subtask_index, uint32_t max_parallelism,
+                             size_t batch_size, size_t num_ports)
     : transport_(transport),
       edges_(std::move(edges)),
       hash_state_(edges_.size()),
@@ -106,7 +106,8 @@ void output_router::route_hash(size_t e, const batch_ptr& batch) {
       continue;
     }
     b.append_rows(*batch, sel.data(), sel.size());
-    if (b.size() >= batch_size_) enqueue(ed.channels[t], {channel_item::kind::batch, b.finish(), 0});
+    if (b.size() >= batch_size_)
+      enqueue(ed.channels[t], {channel_item::kind::batch, b.finish(), 0});
   }
 }
 
@@ -130,8 +131,12 @@ void output_router::broadcast_watermark(int64_t wm) {
   broadcast_control(channel_item::kind::watermark, wm);
 }
 
-void output_router::broadcast_idle() { broadcast_control(channel_item::kind::idle, 0); }
+void output_router::broadcast_idle() {
+  broadcast_control(channel_item::kind::idle, 0);
+}
 
-void output_router::broadcast_eos() { broadcast_control(channel_item::kind::eos, 0); }
+void output_router::broadcast_eos() {
+  broadcast_control(channel_item::kind::eos, 0);
+}
 
 }  // namespace vigil

@@ -23,7 +23,9 @@ struct recording_transport : channel_transport {
   }
 };
 
-schema_ptr kv_schema() { return make_schema({{"k", type_id::int64, false}}); }
+schema_ptr kv_schema() {
+  return make_schema({{"k", type_id::int64, false}});
+}
 
 batch_ptr keyed_batch(int64_t first, int64_t count) {
   std::vector<std::vector<testing::cell>> rows;
@@ -104,9 +106,8 @@ TEST(OutputRouter, HashFlushesPartialBatchesBeforeAWatermark) {
 
 TEST(OutputRouter, RebalanceRoundRobinsAndBroadcastCopiesToAll) {
   recording_transport t(4);
-  output_router r(t,
-                  {{0, partitioning::rebalance, {0, 1}}, {0, partitioning::broadcast, {2, 3}}}, 4,
-                  0, 128, 1024, 1);
+  output_router r(t, {{0, partitioning::rebalance, {0, 1}}, {0, partitioning::broadcast, {2, 3}}},
+                  4, 0, 128, 1024, 1);
   for (size_t ch = 0; ch < 4; ++ch) r.add_credit(ch, 10);
   for (int i = 0; i < 4; ++i) r.emit(0, keyed_batch(i, 1));
   EXPECT_EQ(t.rows(0), 2u);

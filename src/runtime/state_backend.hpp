@@ -33,8 +33,8 @@ class state_backend {
   using state_id = uint16_t;
 
   struct options {
-    std::string directory;  ///< Created if missing; wiped if `fresh`.
-    bool fresh = true;      ///< Start empty (no restore).
+    std::string directory;                 ///< Created if missing; wiped if `fresh`.
+    bool fresh = true;                     ///< Start empty (no restore).
     size_t write_buffer_bytes = 32 << 20;  ///< RocksDB memtable; also the write-back cache limit.
     size_t block_cache_bytes = 16 << 20;
   };
@@ -84,9 +84,9 @@ class state_backend {
 
   /// Scans every (key group, key, namespace or user key, value) of state `id` owned by this
   /// backend, in key-group order. Used by the runtime (e.g. to rebuild timers) and by tests.
-  virtual void scan_all(state_id id,
-                        const std::function<bool(uint32_t key_group, std::string_view key_and_suffix,
-                                                  std::string_view value)>& fn) = 0;
+  virtual void scan_all(
+      state_id id, const std::function<bool(uint32_t key_group, std::string_view key_and_suffix,
+                                            std::string_view value)>& fn) = 0;
 
   /// Advances the TTL clocks (µs). Expired values stop being visible at once.
   virtual void advance_clocks(int64_t event_time_us, int64_t processing_time_us) = 0;

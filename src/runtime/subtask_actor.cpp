@@ -6,7 +6,9 @@ namespace vigil {
 
 namespace {
 
-std::chrono::microseconds us(int64_t v) { return std::chrono::microseconds(v); }
+std::chrono::microseconds us(int64_t v) {
+  return std::chrono::microseconds(v);
+}
 
 }  // namespace
 
@@ -45,8 +47,8 @@ caf::error subtask_actor::on_wire(const wiring_ptr& w) {
   wiring_ = w;
   const job_plan& plan = *spec_.plan;
   router_ = std::make_unique<output_router>(
-      static_cast<channel_transport&>(*this), w->edges, w->channel_targets.size(), spec_.subtask, plan.max_parallelism,
-      plan.batch_size, node_.factory->traits().output_ports.size());
+      static_cast<channel_transport&>(*this), w->edges, w->channel_targets.size(), spec_.subtask,
+      plan.max_parallelism, plan.batch_size, node_.factory->traits().output_ports.size());
   tracker_.emplace(w->inputs.size());
   owed_credit_.assign(w->inputs.size(), 0);
 

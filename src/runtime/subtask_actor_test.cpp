@@ -4,9 +4,9 @@
 // end of the chain resumes the flow.
 #include "runtime/subtask_actor.hpp"
 
-#include <caf/scheduler/test_coordinator.hpp>
 #include <gtest/gtest.h>
 
+#include <caf/scheduler/test_coordinator.hpp>
 #include <filesystem>
 
 #include "runtime/testing/operator_harness.hpp"
@@ -14,7 +14,9 @@
 namespace vigil {
 namespace {
 
-schema_ptr row_schema() { return make_schema({{"n", type_id::int64, false}}); }
+schema_ptr row_schema() {
+  return make_schema({{"n", type_id::int64, false}});
+}
 
 /// An endless source: every poll emits one 10-row batch.
 class endless_source : public operator_base {
@@ -91,15 +93,18 @@ caf::behavior reports(caf::event_based_actor*) {
 
 class CreditProtocol : public ::testing::Test {
  protected:
-  CreditProtocol() : sys_(config()), sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())) {
+  CreditProtocol()
+      : sys_(config()), sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())) {
     plan_.channel_credits = 3;
     plan_.linger_us = 5000;
     source_factory_ = std::make_unique<test_factory>(
         operator_traits{"endless", {}, false, {"out"}, false, false, ""});
     pass_factory_ = std::make_unique<test_factory>(
         operator_traits{"pass", {"in"}, false, {"out"}, false, false, ""});
-    plan_.nodes.push_back({"source", source_factory_.get(), std::make_shared<test_plan<endless_source>>(), 1});
-    plan_.nodes.push_back({"middle", pass_factory_.get(), std::make_shared<test_plan<pass_through>>(), 1});
+    plan_.nodes.push_back(
+        {"source", source_factory_.get(), std::make_shared<test_plan<endless_source>>(), 1});
+    plan_.nodes.push_back(
+        {"middle", pass_factory_.get(), std::make_shared<test_plan<pass_through>>(), 1});
     state_dir_ = std::filesystem::temp_directory_path() / "vigil-credit-test";
     // Nothing runs actors on the testing scheduler after a test: do not wait for them.
     sys_.await_actors_before_shutdown(false);

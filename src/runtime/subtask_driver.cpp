@@ -53,7 +53,9 @@ void subtask_driver::advance_processing_time(int64_t now_us) {
                    [this](const timer& t) { op_->on_timer(t, out_); });
 }
 
-poll_result subtask_driver::poll() { return op_->poll(out_); }
+poll_result subtask_driver::poll() {
+  return op_->poll(out_);
+}
 
 status subtask_driver::finish() {
   advance_watermark(max_watermark);

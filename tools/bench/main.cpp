@@ -9,11 +9,11 @@
 //   vigil-bench                    run every benchmark
 //   vigil-bench --only NAME        run one (in this process)
 //   vigil-bench --scale 0.1        scale event counts (CI smoke runs use a small scale)
-#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -41,7 +41,8 @@ name: core.filter_map
 nodes:
   - id: gen
     operator: generator
-    config: {count: )yaml" + std::to_string(n) + R"yaml(, keys: 1000, seed: 1}
+    config: {count: )yaml" +
+         std::to_string(n) + R"yaml(, keys: 1000, seed: 1}
   - id: filter
     operator: filter
     config: {where: "value < 80 AND key % 10 != 3"}
@@ -64,7 +65,8 @@ name: core.window_count_rocksdb
 nodes:
   - id: gen
     operator: generator
-    config: {count: )yaml" + std::to_string(n) + R"yaml(, keys: 100000, seed: 2, interval: 10us}
+    config: {count: )yaml" +
+         std::to_string(n) + R"yaml(, keys: 100000, seed: 2, interval: 10us}
   - id: keyed
     operator: key_by
     config: {key: key}
@@ -89,10 +91,12 @@ name: core.interval_join
 nodes:
   - id: left
     operator: generator
-    config: {count: )yaml" + half + R"yaml(, keys: 1000, seed: 3, interval: 1ms}
+    config: {count: )yaml" +
+         half + R"yaml(, keys: 1000, seed: 3, interval: 1ms}
   - id: right
     operator: generator
-    config: {count: )yaml" + half + R"yaml(, keys: 1000, seed: 4, interval: 1ms}
+    config: {count: )yaml" +
+         half + R"yaml(, keys: 1000, seed: 4, interval: 1ms}
   - id: left_keyed
     operator: key_by
     config: {key: key}
@@ -180,8 +184,8 @@ int main(int argc, char** argv) {
   std::string state_dir = (std::filesystem::temp_directory_path() / "vigil-bench").string();
   bool list = false;
   app.add_option("--only", only, "Run one benchmark in this process");
-  app.add_option("--scale", scale, "Multiply every benchmark's event count")->check(
-      CLI::PositiveNumber);
+  app.add_option("--scale", scale, "Multiply every benchmark's event count")
+      ->check(CLI::PositiveNumber);
   app.add_option("--state-dir", state_dir, "Directory for RocksDB state");
   app.add_flag("--list", list, "List the benchmarks");
   CLI11_PARSE(app, argc, argv);

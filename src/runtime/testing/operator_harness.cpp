@@ -1,10 +1,10 @@
 #include "runtime/testing/operator_harness.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
-#include <unistd.h>
 
 #include "common/key.hpp"
 
@@ -167,8 +167,12 @@ config_map cfg(std::initializer_list<std::pair<std::string, config_value>> entri
   return config_map(entries.begin(), entries.end());
 }
 
-config_value str(std::string s) { return config_value::of_string(std::move(s)); }
-config_value num(int64_t v) { return config_value::of_int(v); }
+config_value str(std::string s) {
+  return config_value::of_string(std::move(s));
+}
+config_value num(int64_t v) {
+  return config_value::of_int(v);
+}
 config_value list(std::initializer_list<std::string> items) {
   config_value v;
   v.k = config_value::kind::list;

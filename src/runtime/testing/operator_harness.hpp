@@ -32,8 +32,8 @@ class operator_harness : public output {
  public:
   /// Plans `op` from the registry with `config` over `inputs`; fails the test on error.
   operator_harness(const operator_registry& registry, const std::string& op,
-                   const config_map& config, std::vector<stream_info> inputs,
-                   uint32_t subtask = 0, uint32_t parallelism = 1, size_t batch_size = 1024);
+                   const config_map& config, std::vector<stream_info> inputs, uint32_t subtask = 0,
+                   uint32_t parallelism = 1, size_t batch_size = 1024);
   ~operator_harness() override;
 
   /// Plans without running; returns the error (for validation tests).
