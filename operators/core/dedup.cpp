@@ -2,20 +2,11 @@
 
 #include <limits>
 
+#include "common/int_math.hpp"
 #include "runtime/timer_service.hpp"
 
 namespace vigil {
 namespace {
-
-int64_t saturating_add(int64_t a, int64_t b) {
-  if (b > 0 && a > std::numeric_limits<int64_t>::max() - b) {
-    return std::numeric_limits<int64_t>::max();
-  }
-  if (b < 0 && a < std::numeric_limits<int64_t>::min() - b) {
-    return std::numeric_limits<int64_t>::min();
-  }
-  return a + b;
-}
 
 class dedup_plan final : public operator_plan {
  public:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "common/int_math.hpp"
 #include "common/key.hpp"
 #include "common/record_batch.hpp"
 #include "common/result.hpp"
@@ -16,24 +17,6 @@
 /// Helpers shared by the join operators (interval_join, temporal_join).
 
 namespace vigil::join {
-
-/// a + b, clamped to the int64 range (event times near the ends must not wrap).
-inline int64_t sat_add(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) {
-    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
-  }
-  return r;
-}
-
-/// a - b, clamped to the int64 range.
-inline int64_t sat_sub(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_sub_overflow(a, b, &r)) {
-    return b < 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
-  }
-  return r;
-}
 
 /// Parses a duration that may be negative: an integer count of milliseconds, or a string as
 /// parse_duration_us() accepts with an optional leading '-' ("-5m", "-250ms"). Microseconds.
@@ -62,12 +45,6 @@ inline bool has_null_key(const record_batch& b, const std::vector<int>& key_fiel
   return false;
 }
 
-/// floor(a / b) for b > 0.
-inline int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
 /// Joins release state in steps of this much event time (µs), so that the rows of a key
 /// share state entries and timers (each costs a RocksDB write and a delete).
 inline constexpr int64_t release_granularity_us = 10'000'000;
@@ -77,7 +54,7 @@ inline int64_t release_period_end(int64_t t) {
   constexpr int64_t g = release_granularity_us;
   int64_t start;
   if (__builtin_mul_overflow(floor_div(t, g), g, &start)) return t;
-  return std::max(t, sat_add(start, g - 1));
+  return std::max(t, saturating_add(start, g - 1));
 }
 
 /// Buffered rows are stored as a sequence of entries [event time: 8 bytes, order-preserving]

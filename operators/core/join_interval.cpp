@@ -14,8 +14,6 @@ namespace vigil {
 namespace {
 
 using join::output_buffer;
-using join::sat_add;
-using join::sat_sub;
 
 constexpr size_t left_side = 0;
 constexpr size_t right_side = 1;
@@ -119,7 +117,7 @@ class interval_join_operator final : public operator_base {
     const int64_t wm = ctx_->watermark;
     for (size_t r = 0; r < in.num_rows(); ++r) {
       const int64_t t = in.event_time[r];
-      if (sat_add(t, spec_.lateness) <= wm) {
+      if (saturating_add(t, spec_.lateness) <= wm) {
         late_[side].append_row(in, r, out);
         ++ctx_->late_records;
         continue;
@@ -177,8 +175,9 @@ class interval_join_operator final : public operator_base {
   /// time t: a left row matches right rows up to t + upper, which are late once
   /// W >= t + upper + A; a right row matches left rows from t - lower on.
   int64_t cleanup_time(size_t side, int64_t t) const {
-    int64_t bound = side == left_side ? sat_add(t, spec_.upper) : sat_sub(t, spec_.lower);
-    return sat_add(bound, spec_.lateness);
+    int64_t bound =
+        side == left_side ? saturating_add(t, spec_.upper) : saturating_sub(t, spec_.lower);
+    return saturating_add(bound, spec_.lateness);
   }
 
   /// When chunk c of `side` goes: when all its rows may (see cleanup_time()); for a chunk that
@@ -202,8 +201,10 @@ class interval_join_operator final : public operator_base {
     const size_t other = 1 - side;
     if (!load_directory(other)) return;
     const int64_t t = in.event_time[r];
-    const int64_t lo = side == left_side ? sat_add(t, spec_.lower) : sat_sub(t, spec_.upper);
-    const int64_t hi = side == left_side ? sat_add(t, spec_.upper) : sat_sub(t, spec_.lower);
+    const int64_t lo =
+        side == left_side ? saturating_add(t, spec_.lower) : saturating_sub(t, spec_.upper);
+    const int64_t hi =
+        side == left_side ? saturating_add(t, spec_.upper) : saturating_sub(t, spec_.lower);
     for (const auto& c : dir_.chunks) {
       if (c.max_time < lo || c.min_time > hi) continue;
       if (!state_->get(rows_ids_[other], c.id, chunk_buf_)) continue;
@@ -223,7 +224,7 @@ class interval_join_operator final : public operator_base {
     spec_.codecs[side].encode(in, r, row_);
     auto* head = dir_.chunks.empty() ? nullptr : &dir_.chunks.back();
     if (head != nullptr && head->rows < chunk_rows &&
-        sat_sub(std::max(head->max_time, t), std::min(head->min_time, t)) < chunk_span_us &&
+        saturating_sub(std::max(head->max_time, t), std::min(head->min_time, t)) < chunk_span_us &&
         state_->get(rows_ids_[side], head->id, chunk_buf_)) {
       head->min_time = std::min(head->min_time, t);
       head->max_time = std::max(head->max_time, t);

@@ -15,8 +15,6 @@ namespace vigil {
 namespace {
 
 using join::output_buffer;
-using join::sat_add;
-using join::sat_sub;
 
 constexpr int64_t emit_timer = 0;
 constexpr int64_t cleanup_timer = 1;
@@ -92,7 +90,7 @@ class temporal_join_operator final : public operator_base {
       return;
     }
     load_versions();
-    if (prune_versions(sat_sub(t.time, spec_.lateness))) store_versions();
+    if (prune_versions(saturating_sub(t.time, spec_.lateness))) store_versions();
   }
 
   void on_watermark(int64_t wm, output& out) override { out_.flush(out); }
@@ -108,7 +106,7 @@ class temporal_join_operator final : public operator_base {
     const int64_t wm = ctx_->watermark;
     for (size_t r = 0; r < in.num_rows(); ++r) {
       const int64_t t = in.event_time[r];
-      if (sat_add(t, spec_.lateness) <= wm) {
+      if (saturating_add(t, spec_.lateness) <= wm) {
         late_.append_row(in, r, out);
         ++ctx_->late_records;
         continue;
@@ -150,7 +148,7 @@ class temporal_join_operator final : public operator_base {
       spec_.right_codec.encode(in, r, row_);
       load_versions();
       // Every timer up to W has fired, so W - A is a safe floor now.
-      const int64_t floor = sat_sub(wm, spec_.lateness);
+      const int64_t floor = saturating_sub(wm, spec_.lateness);
       if ((versions_.empty() || versions_.back().time < t) && !prunable(floor, t)) {
         // The common case, a newer version and nothing to drop: append in place.
         join::append_entry(versions_buf_, t, row_);
@@ -170,12 +168,12 @@ class temporal_join_operator final : public operator_base {
       // Later clean-ups (for keys that get no more right rows): when this version supersedes
       // older ones, and when it expires; at the end of their release periods, so that a key
       // has one pending clean-up per period.
-      const int64_t superseding = sat_add(t, spec_.lateness);
+      const int64_t superseding = saturating_add(t, spec_.lateness);
       if (superseding > wm) {
         timers_->register_event_timer(join::release_period_end(superseding), cleanup_timer);
       }
       if (spec_.max_age) {
-        const int64_t expiry = sat_add(superseding, *spec_.max_age);
+        const int64_t expiry = saturating_add(superseding, *spec_.max_age);
         if (expiry > wm) {
           timers_->register_event_timer(join::release_period_end(expiry), cleanup_timer);
         }
@@ -216,7 +214,7 @@ class temporal_join_operator final : public operator_base {
                                    [](int64_t x, const version_ref& v) { return x < v.time; });
     if (newest == versions_.begin()) return false;
     --newest;
-    if (spec_.max_age && sat_sub(floor, newest->time) >= *spec_.max_age) ++newest;
+    if (spec_.max_age && saturating_sub(floor, newest->time) >= *spec_.max_age) ++newest;
     if (newest == versions_.begin()) return false;
     versions_.erase(versions_.begin(), newest);
     return true;
@@ -226,11 +224,11 @@ class temporal_join_operator final : public operator_base {
   /// appended to versions_.
   bool prunable(int64_t floor, int64_t t) const {
     if (versions_.empty())
-      return spec_.max_age && t <= floor && sat_sub(floor, t) >= *spec_.max_age;
+      return spec_.max_age && t <= floor && saturating_sub(floor, t) >= *spec_.max_age;
     if (versions_.size() >= 2 && versions_[1].time <= floor) return true;
     if (t <= floor) return true;  // t supersedes every stored version.
     return spec_.max_age && versions_[0].time <= floor &&
-           sat_sub(floor, versions_[0].time) >= *spec_.max_age;
+           saturating_sub(floor, versions_[0].time) >= *spec_.max_age;
   }
 
   /// The version of versions_ that a left row at time t joins, or nullptr.
@@ -239,7 +237,7 @@ class temporal_join_operator final : public operator_base {
                                [](int64_t x, const version_ref& v) { return x < v.time; });
     if (it == versions_.begin()) return nullptr;
     --it;
-    if (spec_.max_age && sat_sub(t, it->time) > *spec_.max_age) return nullptr;
+    if (spec_.max_age && saturating_sub(t, it->time) > *spec_.max_age) return nullptr;
     return &*it;
   }
 

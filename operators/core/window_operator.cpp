@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/int_math.hpp"
 #include "runtime/state_backend.hpp"
 #include "runtime/timer_service.hpp"
 
@@ -15,16 +16,6 @@ namespace vigil {
 namespace {
 
 constexpr uint32_t no_row = std::numeric_limits<uint32_t>::max();
-
-/// a + b for b >= 0, clamped at the largest int64.
-int64_t saturating_add(int64_t a, int64_t b) {
-  return a > std::numeric_limits<int64_t>::max() - b ? std::numeric_limits<int64_t>::max() : a + b;
-}
-
-int64_t floor_mod(int64_t a, int64_t m) {
-  const int64_t r = a % m;
-  return r < 0 ? r + m : r;
-}
 
 /// Groups the rows of one batch by (encoded key, namespace), so that every (key, window) touches
 /// the state backend once per batch however many of its rows the batch holds. Open addressing

@@ -15,10 +15,15 @@ key_group_range key_group_range_of(uint32_t subtask, uint32_t parallelism,
   return {start(subtask), start(subtask + 1)};
 }
 
-void put_i64_ordered(std::string& out, int64_t v) {
+void put_i64_ordered(char* out, int64_t v) {
   uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
-  for (int shift = 56; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((u >> shift) & 0xff));
+  for (int i = 7; i >= 0; --i, u >>= 8) out[i] = static_cast<char>(u & 0xff);
+}
+
+void put_i64_ordered(std::string& out, int64_t v) {
+  char bytes[8];
+  put_i64_ordered(bytes, v);
+  out.append(bytes, 8);
 }
 
 int64_t get_i64_ordered(const char* p) {

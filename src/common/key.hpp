@@ -50,6 +50,7 @@ inline void put_u16_be(std::string& out, uint16_t v) {
   out.push_back(static_cast<char>(v & 0xff));
 }
 void put_i64_ordered(std::string& out, int64_t v);  ///< Big-endian, sign bit flipped.
+void put_i64_ordered(char* out, int64_t v);         ///< The same into 8 bytes at `out`.
 int64_t get_i64_ordered(const char* p);
 
 }  // namespace vigil

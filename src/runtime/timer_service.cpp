@@ -26,16 +26,12 @@ constexpr size_t min_stale_to_rebuild = 1024;
 class timer_user_key {
  public:
   timer_user_key(int64_t time, int64_t ns) {
-    put(bytes_, time);
-    put(bytes_ + 8, ns);
+    put_i64_ordered(bytes_, time);
+    put_i64_ordered(bytes_ + 8, ns);
   }
   std::string_view view() const { return {bytes_, suffix_bytes}; }
 
  private:
-  static void put(char* p, int64_t v) {
-    uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
-    for (int i = 7; i >= 0; --i, u >>= 8) p[i] = static_cast<char>(u & 0xff);
-  }
   char bytes_[suffix_bytes];
 };
 

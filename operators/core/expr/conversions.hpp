@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/int_math.hpp"
+
 /// Text forms of values, shared by casts and concat. Parsers accept surrounding ASCII
 /// whitespace and return nullopt for anything else that is not a complete value.
 
@@ -28,15 +30,5 @@ std::optional<bool> parse_bool(std::string_view s);
 /// 'Z' or an offset "+HH:MM" / "-HH:MM" / "+HHMM" (no offset means UTC). Fraction digits beyond
 /// microseconds are truncated. Returns µs since the epoch.
 std::optional<int64_t> parse_timestamp(std::string_view s);
-
-/// Floor division and modulo for a positive divisor.
-inline int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-inline int64_t floor_mod(int64_t a, int64_t b) {
-  int64_t m = a % b;
-  return m < 0 ? m + b : m;
-}
 
 }  // namespace vigil::expr
