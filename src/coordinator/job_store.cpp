@@ -12,6 +12,7 @@
 #include <iterator>
 #include <system_error>
 
+#include "common/ids.hpp"
 #include "coordinator/proto_convert.hpp"
 
 namespace vigil {
@@ -43,12 +44,7 @@ error io_failure(const std::filesystem::path& path, std::string_view what, int e
 }
 
 status check_id(std::string_view id) {
-  bool ok = !id.empty() && id.size() <= 128 && id.front() != '.' &&
-            std::all_of(id.begin(), id.end(), [](char c) {
-              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '_' || c == '.' || c == '-';
-            });
-  if (ok) return {};
+  if (is_path_safe_id(id) && id.front() != '.') return {};
   return make_error(errc::invalid_argument,
                     "job store: job id '" + std::string(id) +
                         "' must be 1 to 128 characters of [A-Za-z0-9_.-], not starting with '.'");

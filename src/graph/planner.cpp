@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "common/ids.hpp"
+
 namespace vigil {
 namespace {
 
@@ -33,17 +35,6 @@ config_value to_config_value(const v1::Value& v) {
       return out;
   }
   return out;
-}
-
-/// Node ids name state directories and files: letters, digits, '_', '-', '.', not "." or "..".
-bool valid_node_id(const std::string& id) {
-  if (id.size() > 128 || id == "." || id == "..") return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 error node_error(const std::string& id, const std::string& what) {
@@ -155,7 +146,7 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
     if (n.id().empty()) {
       return make_error(errc::invalid_graph, "nodes[" + std::to_string(i) + "].id: required");
     }
-    if (!valid_node_id(n.id())) {
+    if (!is_path_safe_id(n.id())) {
       return node_error(n.id(), "id: use letters, digits, '_', '-' and '.' (at most 128)");
     }
     if (auto [it, fresh] = by_id.emplace(n.id(), i); !fresh) {

@@ -8,45 +8,38 @@
 #include "runtime/messages.hpp"
 #include "runtime/subtask_actor.hpp"
 #include "runtime/wire.hpp"
+#include "runtime/wiring.hpp"
 
 namespace vigil {
 
-namespace {
-
-/// Computes every subtask's wiring: output channels per edge and the matching input channels.
-std::vector<std::vector<std::shared_ptr<subtask_wiring>>> wire(
-    const job_plan& plan, const std::vector<std::vector<caf::actor>>& actors) {
-  std::vector<std::vector<std::shared_ptr<subtask_wiring>>> w(plan.nodes.size());
-  for (size_t n = 0; n < plan.nodes.size(); ++n) {
-    for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) {
-      w[n].push_back(std::make_shared<subtask_wiring>());
-    }
+job_summary empty_summary(const job_plan& plan) {
+  job_summary summary;
+  summary.name = plan.name;
+  for (const auto& n : plan.nodes) {
+    node_summary ns;
+    ns.id = n.id;
+    ns.op = n.factory->traits().name;
+    ns.parallelism = n.parallelism;
+    for (const auto& p : n.factory->traits().output_ports) ns.rows_out.emplace_back(p, 0);
+    summary.nodes.push_back(std::move(ns));
   }
-  for (const auto& e : plan.edges) {
-    uint32_t pt = plan.nodes[e.to].parallelism;
-    for (uint32_t s = 0; s < plan.nodes[e.from].parallelism; ++s) {
-      auto& up = *w[e.from][s];
-      output_router::edge re;
-      re.port = e.from_port;
-      re.part = e.part;
-      for (uint32_t t = 0; t < pt; ++t) {
-        if (e.part == partitioning::forward && t != s) continue;
-        auto& down = *w[e.to][t];
-        uint32_t ch = static_cast<uint32_t>(up.channel_targets.size());
-        up.channel_targets.push_back(actors[e.to][t]);
-        up.channel_target_input.push_back(static_cast<uint32_t>(down.inputs.size()));
-        down.inputs.push_back({e.to_port, actors[e.from][s], ch});
-        re.channels.push_back(ch);
-      }
-      up.edges.push_back(std::move(re));
-    }
-  }
-  return w;
+  return summary;
 }
 
-}  // namespace
+void add_stats(job_summary& summary, const subtask_stats& st) {
+  if (st.node >= summary.nodes.size()) return;
+  auto& ns = summary.nodes[st.node];
+  ns.records_in += st.records_in;
+  ns.late_records += st.late_records;
+  ns.dropped_records += st.dropped_records;
+  for (size_t p = 0; p < st.rows_out.size() && p < ns.rows_out.size(); ++p) {
+    ns.rows_out[p].second += st.rows_out[p];
+  }
+}
 
 result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
+  // The subtasks share the plan; the caller keeps it alive until this returns.
+  std::shared_ptr<const job_plan> shared_plan(&plan, [](const job_plan*) {});
   auto started = std::chrono::steady_clock::now();
   caf::actor_system_config cfg;
   size_t threads =
@@ -64,7 +57,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
       subtask_spec spec;
       spec.node = n;
       spec.subtask = s;
-      spec.plan = &plan;
+      spec.plan = shared_plan;
       spec.state_dir =
           (std::filesystem::path(opts.state_dir) / (plan.nodes[n].id + "-" + std::to_string(s)))
               .string();
@@ -83,11 +76,10 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
   };
 
   std::optional<error> failure;
-  auto wiring = wire(plan, actors);
+  auto wiring = compute_wiring(plan, actors);
   for (size_t n = 0; n < plan.nodes.size() && !failure; ++n) {
     for (uint32_t s = 0; s < plan.nodes[n].parallelism && !failure; ++s) {
-      wiring_ptr w = wiring[n][s];
-      self->request(actors[n][s], caf::infinite, wire_atom::value, w)
+      self->request(actors[n][s], caf::infinite, wire_atom::value, std::move(wiring[n][s]))
           .receive([](caf::atom_value) {},
                    [&](caf::error& err) {
                      failure = make_error(errc::internal, "");  // Replaced by the failed report.
@@ -95,16 +87,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
     }
   }
 
-  job_summary summary;
-  summary.name = plan.name;
-  for (const auto& n : plan.nodes) {
-    node_summary ns;
-    ns.id = n.id;
-    ns.op = n.factory->traits().name;
-    ns.parallelism = n.parallelism;
-    for (const auto& p : n.factory->traits().output_ports) ns.rows_out.emplace_back(p, 0);
-    summary.nodes.push_back(std::move(ns));
-  }
+  job_summary summary = empty_summary(plan);
 
   size_t finished = 0;
   bool waiting_for_report = failure.has_value();
@@ -118,13 +101,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
     self->receive(
         [&](done_atom, const subtask_stats& st) {
           ++finished;
-          auto& ns = summary.nodes[st.node];
-          ns.records_in += st.records_in;
-          ns.late_records += st.late_records;
-          ns.dropped_records += st.dropped_records;
-          for (size_t p = 0; p < st.rows_out.size() && p < ns.rows_out.size(); ++p) {
-            ns.rows_out[p].second += st.rows_out[p];
-          }
+          add_stats(summary, st);
         },
         [&](failed_atom, size_t node, uint32_t subtask, const std::string& message) {
           failure = make_error(errc::internal, "node '" + plan.nodes[node].id + "' subtask " +

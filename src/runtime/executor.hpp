@@ -26,6 +26,13 @@ struct job_summary {
   std::vector<node_summary> nodes;
 };
 
+struct subtask_stats;
+
+/// A summary with every node of `plan` and zero counts.
+job_summary empty_summary(const job_plan& plan);
+/// Adds what one subtask reported when it finished.
+void add_stats(job_summary& summary, const subtask_stats& stats);
+
 struct run_options {
   /// Parent directory for the subtasks' RocksDB state (one directory per subtask below it).
   std::string state_dir;

@@ -19,7 +19,7 @@ using eos_atom = caf::atom_constant<caf::atom("eos")>;
 /// Receiver to sender: (credit, sender output channel index, number of batches).
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
-// Control between the executor and subtasks.
+// Control between the executor (or a job master) and subtasks.
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
@@ -27,7 +27,18 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 
-/// How one subtask is connected, computed by the executor once all subtasks exist.
+// Cluster control between the coordinator, job masters and workers (src/coordinator,
+// src/worker; docs/design/0005-cluster.md).
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using released_atom = caf::atom_constant<caf::atom("released")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+
+/// How one subtask is connected, computed once all subtasks of a job exist (compute_wiring in
+/// runtime/wiring.hpp). A value: sent by the local executor and, over the network, by a job
+/// master to subtasks on remote workers (actor handles serialize as node and actor id).
 struct subtask_wiring {
   struct input {
     size_t port = 0;  ///< The operator's input port.
@@ -40,7 +51,33 @@ struct subtask_wiring {
   std::vector<input> inputs;
 };
 
-using wiring_ptr = std::shared_ptr<const subtask_wiring>;
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, output_router::edge& x) {
+  return f(caf::meta::type_name("vigil.edge"), x.port, x.part, x.channels);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_wiring::input& x) {
+  return f(caf::meta::type_name("vigil.input"), x.port, x.upstream, x.upstream_channel);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_wiring& x) {
+  return f(caf::meta::type_name("vigil.wiring"), x.edges, x.channel_targets, x.channel_target_input,
+           x.inputs);
+}
+
+/// One subtask of a job: node index (plan order) and subtask index.
+struct subtask_ref {
+  uint32_t node = 0;
+  uint32_t subtask = 0;
+  friend bool operator==(const subtask_ref&, const subtask_ref&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_ref& x) {
+  return f(caf::meta::type_name("vigil.subtask_ref"), x.node, x.subtask);
+}
 
 /// What a subtask reports when it has finished.
 struct subtask_stats {
@@ -60,8 +97,3 @@ typename Inspector::result_type inspect(Inspector& f, subtask_stats& x) {
 }
 
 }  // namespace vigil
-
-// Local-only message: the wiring holds actor handles and the output router's edges and is
-// shared in memory between the executor and its subtasks. It cannot be sent to a remote actor;
-// batch_ptr and subtask_stats are serializable (runtime/wire.hpp).
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::wiring_ptr)

@@ -28,8 +28,8 @@ caf::behavior subtask_actor::make_behavior() {
     return caf::exit_reason::unhandled_exception;
   });
   return {
-      [this](wire_atom, const wiring_ptr& w) -> caf::result<caf::atom_value> {
-        if (auto err = on_wire(w)) return err;
+      [this](wire_atom, subtask_wiring& w) -> caf::result<caf::atom_value> {
+        if (auto err = on_wire(std::move(w))) return err;
         return caf::atom("ok");
       },
       [this](start_atom) { on_start(); },
@@ -43,14 +43,17 @@ caf::behavior subtask_actor::make_behavior() {
   };
 }
 
-caf::error subtask_actor::on_wire(const wiring_ptr& w) {
-  wiring_ = w;
+caf::error subtask_actor::on_wire(subtask_wiring w) {
+  if (router_) return caf::make_error(caf::sec::runtime_error, "subtask wired twice");
+  wiring_ = std::move(w);
   const job_plan& plan = *spec_.plan;
-  router_ = std::make_unique<output_router>(
-      static_cast<channel_transport&>(*this), w->edges, w->channel_targets.size(), spec_.subtask,
-      plan.max_parallelism, plan.batch_size, node_.factory->traits().output_ports.size());
-  tracker_.emplace(w->inputs.size());
-  owed_credit_.assign(w->inputs.size(), 0);
+  router_ = std::make_unique<output_router>(static_cast<channel_transport&>(*this), wiring_.edges,
+                                            wiring_.channel_targets.size(), spec_.subtask,
+                                            plan.max_parallelism, plan.batch_size,
+                                            node_.factory->traits().output_ports.size());
+  tracker_.emplace(wiring_.inputs.size());
+  owed_credit_.assign(wiring_.inputs.size(), 0);
+  credit_grant_ = std::max<uint32_t>(1, plan.channel_credits / 2);
 
   subtask_driver::options opts;
   opts.node_id = node_.id;
@@ -69,17 +72,21 @@ caf::error subtask_actor::on_wire(const wiring_ptr& w) {
 }
 
 void subtask_actor::on_start() {
-  for (uint32_t ch = 0; ch < wiring_->inputs.size(); ++ch) {
-    const auto& in = wiring_->inputs[ch];
+  if (!router_) {
+    fail("started before it was wired");
+    return;
+  }
+  for (uint32_t ch = 0; ch < wiring_.inputs.size(); ++ch) {
+    const auto& in = wiring_.inputs[ch];
     send(in.upstream, credit_atom::value, in.upstream_channel, spec_.plan->channel_credits);
   }
-  if (wiring_->inputs.empty()) send(this, poll_atom::value);
+  if (wiring_.inputs.empty()) send(this, poll_atom::value);
   delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
 }
 
 void subtask_actor::deliver(size_t channel, channel_item item) {
-  const caf::actor& to = wiring_->channel_targets[channel];
-  uint32_t in = wiring_->channel_target_input[channel];
+  const caf::actor& to = wiring_.channel_targets[channel];
+  uint32_t in = wiring_.channel_target_input[channel];
   switch (item.k) {
     case channel_item::kind::batch:
       send(to, batch_atom::value, in, std::move(item.batch));
@@ -101,23 +108,22 @@ void subtask_actor::on_batch(uint32_t ch, const batch_ptr& b) {
   tracker_->on_data(ch);
   idle_forwarded_ = false;
   records_in_ += b->num_rows();
-  driver_->process(wiring_->inputs[ch].port, *b);
+  driver_->process(wiring_.inputs[ch].port, *b);
   grant_credit(ch);
 }
 
 void subtask_actor::grant_credit(uint32_t ch) {
-  if (router_->blocked()) {
-    ++owed_credit_[ch];
-    return;
-  }
-  const auto& in = wiring_->inputs[ch];
-  send(in.upstream, credit_atom::value, in.upstream_channel, uint32_t{1});
+  ++owed_credit_[ch];
+  if (router_->blocked() || owed_credit_[ch] < credit_grant_) return;
+  const auto& in = wiring_.inputs[ch];
+  send(in.upstream, credit_atom::value, in.upstream_channel, owed_credit_[ch]);
+  owed_credit_[ch] = 0;
 }
 
 void subtask_actor::pay_owed_credit() {
   for (uint32_t ch = 0; ch < owed_credit_.size(); ++ch) {
-    if (owed_credit_[ch] == 0) continue;
-    const auto& in = wiring_->inputs[ch];
+    if (owed_credit_[ch] < credit_grant_) continue;
+    const auto& in = wiring_.inputs[ch];
     send(in.upstream, credit_atom::value, in.upstream_channel, owed_credit_[ch]);
     owed_credit_[ch] = 0;
   }
@@ -180,8 +186,18 @@ void subtask_actor::on_credit(uint32_t ch, uint32_t n) {
   maybe_done();
 }
 
+void subtask_actor::send_source_watermark(bool force) {
+  if (source_watermark_ <= sent_watermark_) return;
+  int64_t now = operator_context::now_us();
+  if (!force && now - watermark_sent_at_us_ < spec_.plan->linger_us) return;
+  router_->broadcast_watermark(source_watermark_);
+  sent_watermark_ = source_watermark_;
+  watermark_sent_at_us_ = now;
+}
+
 void subtask_actor::on_tick() {
   if (done_ || finished_) return;
+  if (wiring_.inputs.empty()) send_source_watermark(true);
   router_->flush_partial();
   driver_->advance_processing_time(operator_context::now_us());
   delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
@@ -198,10 +214,10 @@ void subtask_actor::poll_source() {
     finish_inputs();
     return;
   }
-  if (r.watermark > emitted_watermark_) {
-    emitted_watermark_ = r.watermark;
+  if (r.watermark > source_watermark_) {
+    source_watermark_ = r.watermark;
     driver_->context().watermark = r.watermark;
-    router_->broadcast_watermark(r.watermark);
+    send_source_watermark(false);
   }
   switch (r.st) {
     case poll_result::state::more:
@@ -222,6 +238,7 @@ void subtask_actor::poll_source() {
       if (idle_timeout > 0 && !idle_sent_) {
         int64_t idle_at = no_data_since_us_ + idle_timeout;
         if (now >= idle_at) {
+          send_source_watermark(true);
           router_->broadcast_idle();
           idle_sent_ = true;
         } else {

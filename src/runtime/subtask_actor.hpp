@@ -17,9 +17,9 @@ namespace vigil {
 struct subtask_spec {
   size_t node = 0;
   uint32_t subtask = 0;
-  const job_plan* plan = nullptr;  ///< Outlives the actor (owned by the executor's caller).
+  std::shared_ptr<const job_plan> plan;
   std::string state_dir;
-  caf::actor executor;  ///< Receives done/failed reports.
+  caf::actor executor;  ///< Receives done/failed reports (the local executor or a job master).
 };
 
 /// One operator subtask as a CAF event-based actor: receives batches, watermarks, idle markers
@@ -35,7 +35,7 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
  private:
   void deliver(size_t channel, channel_item item) override;
 
-  caf::error on_wire(const wiring_ptr& wiring);
+  caf::error on_wire(subtask_wiring wiring);
   void on_start();
   void on_batch(uint32_t ch, const batch_ptr& batch);
   void on_watermark(uint32_t ch, int64_t wm);
@@ -46,6 +46,9 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   void poll_source();
 
   void advance_to(std::optional<int64_t> wm);
+  /// Sources: sends the pending watermark if one linger interval passed since the last (or
+  /// `now` is forced).
+  void send_source_watermark(bool force);
   void grant_credit(uint32_t ch);
   void pay_owed_credit();
   void finish_inputs();
@@ -54,13 +57,24 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
 
   subtask_spec spec_;
   const job_plan::node& node_;
-  wiring_ptr wiring_;
+  subtask_wiring wiring_;
   std::unique_ptr<output_router> router_;
   std::unique_ptr<subtask_driver> driver_;
   std::optional<watermark_tracker> tracker_;
-  std::vector<uint32_t> owed_credit_;  ///< Per input: credits held back while blocked.
+  /// Per input: credits for consumed batches not yet returned. They go back in grants of at
+  /// least credit_grant_ (half the window: one credit message per two batches with the
+  /// default of 4), and not at all while the router is blocked. No deadlock: a sender out of
+  /// credit with nothing in flight means the whole window is owed here, which is >= the grant.
+  std::vector<uint32_t> owed_credit_;
+  uint32_t credit_grant_ = 1;
   uint64_t records_in_ = 0;
-  int64_t emitted_watermark_ = min_watermark;
+  // Sources: the watermark the operator reported, and the one last sent downstream. Sending is
+  // coalesced to once per linger interval (and before an idle marker), so that a fast source
+  // neither floods its channels with watermarks nor cuts every hash batch short: the router
+  // flushes partial batches before each watermark.
+  int64_t source_watermark_ = min_watermark;
+  int64_t sent_watermark_ = min_watermark;
+  int64_t watermark_sent_at_us_ = 0;
   int64_t no_data_since_us_ = 0;
   bool idle_sent_ = false;       ///< Sources: idle declared since the last data.
   bool idle_forwarded_ = false;  ///< All inputs idle and that was forwarded downstream.

@@ -120,14 +120,14 @@ class CreditProtocol : public ::testing::Test {
     subtask_spec spec;
     spec.node = node;
     spec.subtask = 0;
-    spec.plan = &plan_;
+    spec.plan = std::shared_ptr<const job_plan>(&plan_, [](const job_plan*) {});
     spec.state_dir = (state_dir_ / plan_.nodes[node].id).string();
     spec.executor = reporter_;
     return sys_.spawn<subtask_actor>(std::move(spec));
   }
 
-  void wire_actor(const caf::actor& a, std::shared_ptr<subtask_wiring> w) {
-    caf::anon_send(a, wire_atom::value, wiring_ptr(std::move(w)));
+  void wire_actor(const caf::actor& a, subtask_wiring w) {
+    caf::anon_send(a, wire_atom::value, std::move(w));
     sched_.run();
   }
 
@@ -143,10 +143,10 @@ TEST_F(CreditProtocol, SourceSendsOnlyWhatTheReceiverGranted) {
   auto seen = std::make_shared<probe_state>();
   auto sink = sys_.spawn(probe, seen);
   auto source = spawn_subtask(0);
-  auto w = std::make_shared<subtask_wiring>();
-  w->edges.push_back({0, partitioning::forward, {0}});
-  w->channel_targets.push_back(sink);
-  w->channel_target_input.push_back(0);
+  subtask_wiring w;
+  w.edges.push_back({0, partitioning::forward, {0}});
+  w.channel_targets.push_back(sink);
+  w.channel_target_input.push_back(0);
   wire_actor(source, w);
 
   caf::anon_send(source, start_atom::value);
@@ -172,15 +172,15 @@ TEST_F(CreditProtocol, BlockedStageWithholdsCreditFromItsInput) {
   auto source = spawn_subtask(0);
   auto middle = spawn_subtask(1);
 
-  auto ws = std::make_shared<subtask_wiring>();
-  ws->edges.push_back({0, partitioning::forward, {0}});
-  ws->channel_targets.push_back(middle);
-  ws->channel_target_input.push_back(0);
-  auto wm = std::make_shared<subtask_wiring>();
-  wm->edges.push_back({0, partitioning::forward, {0}});
-  wm->channel_targets.push_back(sink);
-  wm->channel_target_input.push_back(0);
-  wm->inputs.push_back({0, source, 0});
+  subtask_wiring ws;
+  ws.edges.push_back({0, partitioning::forward, {0}});
+  ws.channel_targets.push_back(middle);
+  ws.channel_target_input.push_back(0);
+  subtask_wiring wm;
+  wm.edges.push_back({0, partitioning::forward, {0}});
+  wm.channel_targets.push_back(sink);
+  wm.channel_target_input.push_back(0);
+  wm.inputs.push_back({0, source, 0});
   wire_actor(source, ws);
   wire_actor(middle, wm);
 

@@ -231,9 +231,18 @@ std::string batch_summary(const batch_ptr& x) {
   return s;
 }
 
+std::string error_text(const caf::error& err) {
+  if (!err) return "no error";
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0)) return ctx.get_as<std::string>(0);
+  return caf::to_string(err);
+}
+
 void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<batch_ptr>("vigil.batch");
   cfg.add_message_type<subtask_stats>("vigil.subtask_stats");
+  cfg.add_message_type<subtask_wiring>("vigil.wiring");
+  cfg.add_message_type<std::vector<subtask_ref>>("vigil.subtask_refs");
 }
 
 }  // namespace vigil

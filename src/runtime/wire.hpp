@@ -53,10 +53,14 @@ typename Inspector::result_type inspect(Inspector& f, batch_ptr& x) {
   }
 }
 
+/// The text of a CAF error: the message of one made with caf::make_error(sec::runtime_error,
+/// text) (how Vigil actors refuse requests), otherwise CAF's own rendering.
+std::string error_text(const caf::error& err);
+
 /// Registers every data-plane and report message type that crosses process boundaries
-/// (vigil.batch, vigil.subtask_stats). Every actor system of a job, local or distributed,
-/// must call this on its config before the system is constructed; the type names must match
-/// on both ends of a remote connection.
+/// (vigil.batch, vigil.subtask_stats, vigil.wiring, vigil.subtask_refs). Every actor system of a
+/// job, local or distributed, must call this on its config before the system is constructed; the
+/// type names must match on both ends of a remote connection.
 void add_message_types(caf::actor_system_config& cfg);
 
 }  // namespace vigil

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/api_server.hpp"
 #include "coordinator/cluster_service.hpp"
 #include "coordinator/coordinator_api.hpp"
 #include "coordinator/job_service.hpp"
@@ -107,27 +108,16 @@ class fake_coordinator final : public coordinator_api {
 /// port of 127.0.0.1. Shuts down when destroyed.
 class test_server {
  public:
-  explicit test_server(coordinator_api& core) : jobs_(core), cluster_(core) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(&jobs_);
-    builder.RegisterService(&cluster_);
-    server_ = builder.BuildAndStart();
+  explicit test_server(coordinator_api& core) {
+    auto s = api_server::start(core, host_port{"127.0.0.1", 0});
+    if (s) server_ = std::move(*s);
   }
-  ~test_server() {
-    if (server_) server_->Shutdown();
-  }
-  test_server(const test_server&) = delete;
-  test_server& operator=(const test_server&) = delete;
 
-  bool started() const { return server_ != nullptr && port_ > 0; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool started() const { return server_ != nullptr; }
+  std::string address() const { return server_ ? server_->address() : std::string(); }
 
  private:
-  job_service jobs_;
-  cluster_service cluster_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<api_server> server_;
 };
 
 }  // namespace vigil::testing

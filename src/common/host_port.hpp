@@ -1,0 +1,24 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace vigil {
+
+/// A TCP endpoint as the cluster flags write it: "host:port" ("127.0.0.1:7071",
+/// "vigil-coordinator-0.vigil:7071"). Port 0 means "any free port" where a process listens.
+struct host_port {
+  std::string host;
+  uint16_t port = 0;
+
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+};
+
+/// Parses "host:port"; `what` names the flag or setting in the error, e.g.
+/// "--coordinator: expected host:port, got 'localhost'".
+result<host_port> parse_host_port(std::string_view text, std::string_view what);
+
+}  // namespace vigil

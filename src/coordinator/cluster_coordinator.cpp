@@ -1,0 +1,673 @@
+#include "coordinator/cluster_coordinator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "common/ids.hpp"
+#include "graph/planner.hpp"
+#include "runtime/messages.hpp"
+#include "runtime/wire.hpp"
+#include "runtime/wiring.hpp"
+
+namespace vigil {
+
+namespace {
+
+using schedule_atom = caf::atom_constant<caf::atom("schedule")>;
+using table = cluster_coordinator::table;
+using worker_entry = cluster_coordinator::worker_entry;
+using job_entry = cluster_coordinator::job_entry;
+using clock = std::chrono::steady_clock;
+
+int64_t unix_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ended(job_state s) {
+  return s == job_state::finished || s == job_state::failed || s == job_state::cancelled;
+}
+
+caf::error refuse(std::string message) {
+  return caf::make_error(caf::sec::runtime_error, std::move(message));
+}
+
+void refresh_free_slots(worker_entry& w) {
+  uint32_t used = 0;
+  for (const auto& [job, n] : w.slots_by_job) used += n;
+  w.info.free_slots = w.info.slots > used ? w.info.slots - used : 0;
+}
+
+/// True while some live worker still hosts (or may still be spawning) subtasks of the job.
+bool holds_slots(const table& t, const std::string& job_id) {
+  const auto& j = t.jobs.at(job_id);
+  if (!j.deploying.empty()) return true;
+  return std::any_of(t.workers.begin(), t.workers.end(), [&](const auto& w) {
+    return w.second.info.alive && w.second.slots_by_job.count(job_id) != 0;
+  });
+}
+
+void persist(table& t, const job_entry& j) {
+  if (!t.store) return;
+  if (auto st = t.store->update(j.stored.info); !st) {
+    spdlog::error("coordinator: {}", st.err().message);
+  }
+}
+
+/// "windowed counts" -> "windowed-counts-3fa2c1": readable, path-safe and unique.
+std::string new_job_id(const std::string& name, const table& t) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::string base;
+  for (char c : name.substr(0, 48)) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    base += ok ? c : '-';
+  }
+  if (base.empty()) base = "job";
+  for (;;) {
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rng() & 0xffffff));
+    std::string id = base + "-" + suffix;
+    if (t.jobs.count(id) == 0) return id;
+  }
+}
+
+/// Position of a subtask in job_info.subtasks (graph order, then subtask order).
+size_t index_of(const job_plan& plan, subtask_ref r) {
+  size_t i = 0;
+  for (uint32_t n = 0; n < r.node; ++n) i += plan.nodes[n].parallelism;
+  return i + r.subtask;
+}
+
+/// The coordinator's one actor: worker registry, heartbeats, and the job masters' protocol for
+/// every job. It writes the job store (an fsync per job state change, which is rare) on a
+/// scheduler thread; a detached actor would not shut down while its pending delayed messages
+/// hold references to it (CAF 0.17).
+class coordinator_actor : public caf::event_based_actor {
+ public:
+  coordinator_actor(caf::actor_config& cfg, table& t) : caf::event_based_actor(cfg), t_(t) {}
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& down) { on_down(down); });
+    send(this, tick_atom::value);
+    return {
+        [this](register_atom, const std::string& id, const std::string& address, uint32_t slots)
+            -> caf::result<caf::atom_value> { return on_register(id, address, slots); },
+        [this](heartbeat_atom, const std::string& id) { on_heartbeat(id); },
+        [this](leave_atom, const std::string& id) {
+          lock_t lock(t_.mutex);
+          auto it = t_.workers.find(id);
+          if (it == t_.workers.end() || it->second.handle != current_sender()) return;
+          if (it->second.info.alive) lose_worker(id, "it stopped", false);
+        },
+        [this](released_atom, const std::string& worker_id, const std::string& job_id) {
+          on_released(worker_id, job_id);
+        },
+        [this](tick_atom) { on_tick(); },
+        [this](schedule_atom, const std::string& job_id) { deploy(job_id); },
+        [this](cancel_atom, const std::string& job_id) { on_cancel(job_id); },
+        [this](done_atom, const subtask_stats& stats) { on_done(stats); },
+        [this](failed_atom, size_t node, uint32_t subtask, const std::string& message) {
+          on_failed(node, subtask, message);
+        },
+    };
+  }
+
+ private:
+  using lock_t = std::unique_lock<std::mutex>;
+
+  caf::result<caf::atom_value> on_register(const std::string& id, const std::string& address,
+                                           uint32_t slots) {
+    auto sender = caf::actor_cast<caf::actor>(current_sender());
+    if (!sender) return refuse("register: anonymous sender");
+    if (!is_path_safe_id(id)) return refuse("register: invalid worker id '" + id + "'");
+    if (slots == 0) return refuse("register: worker '" + id + "' offers no slots");
+    lock_t lock(t_.mutex);
+    auto it = t_.workers.find(id);
+    if (it != t_.workers.end() && it->second.info.alive && it->second.handle != sender) {
+      return refuse("a live worker with id '" + id + "' is already registered (at " +
+                    it->second.info.address + ")");
+    }
+    worker_entry& w = t_.workers[id];
+    w.info = worker_info{id, address, slots, slots, unix_now_us(), true};
+    w.handle = sender;
+    w.last_seen = clock::now();
+    w.slots_by_job.clear();
+    monitor(sender);
+    spdlog::info("coordinator: worker {} registered ({} slots, data at {})", id, slots, address);
+    t_.changed.notify_all();
+    return caf::atom("ok");
+  }
+
+  void on_heartbeat(const std::string& id) {
+    lock_t lock(t_.mutex);
+    auto it = t_.workers.find(id);
+    if (it == t_.workers.end() || it->second.handle != current_sender()) return;
+    auto& w = it->second;
+    w.last_seen = clock::now();
+    w.info.last_heartbeat_us = unix_now_us();
+    if (!w.info.alive) {
+      spdlog::info("coordinator: worker {} is back", id);
+      w.info.alive = true;
+      t_.changed.notify_all();
+    }
+  }
+
+  void on_tick() {
+    {
+      lock_t lock(t_.mutex);
+      auto now = clock::now();
+      std::vector<std::string> late;
+      for (const auto& [id, w] : t_.workers) {
+        if (w.info.alive && now - w.last_seen > t_.heartbeat_timeout) late.push_back(id);
+      }
+      for (const auto& id : late) {
+        lose_worker(id, "no heartbeat for " + std::to_string(t_.heartbeat_timeout.count()) + " ms");
+      }
+    }
+    auto period = std::max(std::chrono::milliseconds(20), t_.heartbeat_timeout / 10);
+    delayed_send(this, period, tick_atom::value);
+  }
+
+  void on_down(const caf::down_msg& down) {
+    lock_t lock(t_.mutex);
+    for (auto& [id, w] : t_.workers) {
+      if (w.handle.address() == down.source) {
+        if (w.info.alive) lose_worker(id, "connection lost: " + error_text(down.reason));
+        return;
+      }
+    }
+    auto [j, idx] = find_subtask(down.source);
+    if (j == nullptr) return;
+    auto& sub = j->stored.info.subtasks[idx];
+    if (sub.state == "finished" || sub.state == "failed" || sub.state == "lost") return;
+    if (j->stored.info.state == job_state::pending || j->stored.info.state == job_state::running) {
+      sub.state = "failed";
+      fail_job(*j, "node '" + sub.node_id + "' subtask " + std::to_string(sub.subtask) +
+                       " on worker '" + sub.worker_id + "' stopped: " + error_text(down.reason));
+    }
+  }
+
+  void on_released(const std::string& worker_id, const std::string& job_id) {
+    lock_t lock(t_.mutex);
+    auto w = t_.workers.find(worker_id);
+    if (w == t_.workers.end() || w->second.handle != current_sender()) return;
+    w->second.slots_by_job.erase(job_id);
+    refresh_free_slots(w->second);
+    if (auto j = t_.jobs.find(job_id); j != t_.jobs.end()) check_cancelled(j->second);
+    t_.changed.notify_all();
+  }
+
+  void on_done(const subtask_stats& stats) {
+    lock_t lock(t_.mutex);
+    auto [j, idx] =
+        find_subtask(current_sender() ? current_sender()->address() : caf::actor_addr{});
+    if (j == nullptr) return;
+    auto& sub = j->stored.info.subtasks[idx];
+    if (sub.state == "finished") return;
+    sub.state = "finished";
+    add_stats(j->summary, stats);
+    if (++j->finished_subtasks == j->refs.size() && j->stored.info.state == job_state::running) {
+      j->stored.info.state = job_state::finished;
+      j->summary.seconds = std::chrono::duration<double>(clock::now() - j->started).count();
+      spdlog::info("coordinator: job {} finished in {:.3f} s", j->stored.info.id,
+                   j->summary.seconds);
+      persist(t_, *j);
+    }
+    t_.changed.notify_all();
+  }
+
+  void on_failed(size_t node, uint32_t subtask, const std::string& message) {
+    lock_t lock(t_.mutex);
+    auto [j, idx] =
+        find_subtask(current_sender() ? current_sender()->address() : caf::actor_addr{});
+    if (j == nullptr) return;
+    auto& sub = j->stored.info.subtasks[idx];
+    sub.state = "failed";
+    fail_job(*j, "node '" + sub.node_id + "' subtask " + std::to_string(sub.subtask) +
+                     " on worker '" + sub.worker_id + "': " + message);
+  }
+
+  void on_cancel(const std::string& job_id) {
+    lock_t lock(t_.mutex);
+    auto it = t_.jobs.find(job_id);
+    if (it == t_.jobs.end()) return;
+    job_entry& j = it->second;
+    for (const auto& [wid, w] : t_.workers) {
+      if (w.info.alive && w.slots_by_job.count(job_id) != 0 && j.deploying.count(wid) == 0) {
+        send(w.handle, cancel_atom::value, job_id);
+      }
+    }
+    check_cancelled(j);
+  }
+
+  // --- Deployment: deploy on every worker, then wire every subtask, then start them all. ---
+
+  void deploy(const std::string& job_id) {
+    lock_t lock(t_.mutex);
+    auto it = t_.jobs.find(job_id);
+    if (it == t_.jobs.end() || it->second.stored.info.state != job_state::pending) return;
+    job_entry& j = it->second;
+    std::map<std::string, std::vector<subtask_ref>> by_worker;
+    for (size_t i = 0; i < j.refs.size(); ++i) {
+      by_worker[j.stored.info.subtasks[i].worker_id].push_back(j.refs[i]);
+    }
+    std::vector<std::string> peers;
+    for (const auto& [wid, refs] : by_worker) peers.push_back(t_.workers.at(wid).info.address);
+    j.actors.assign(j.plan->nodes.size(), {});
+    for (size_t n = 0; n < j.plan->nodes.size(); ++n) {
+      j.actors[n].resize(j.plan->nodes[n].parallelism);
+    }
+    j.pending_replies = by_worker.size();
+    std::string graph = j.stored.graph.SerializeAsString();
+    for (auto& [wid, refs] : by_worker) {
+      const auto& w = t_.workers.at(wid);
+      if (!w.info.alive) {
+        fail_job(j, "worker '" + wid + "' was lost before the job was deployed");
+        return;
+      }
+      j.deploying.insert(wid);
+      request(w.handle, t_.deploy_timeout, deploy_atom::value, job_id, graph, peers, refs,
+              caf::actor_cast<caf::actor>(this))
+          .then([this, job_id, wid = wid, refs = refs](
+                    std::vector<caf::actor>& actors) { on_deployed(job_id, wid, refs, actors); },
+                [this, job_id, wid = wid](caf::error& err) { on_deploy_failed(job_id, wid, err); });
+    }
+  }
+
+  void on_deployed(const std::string& job_id, const std::string& wid,
+                   const std::vector<subtask_ref>& refs, std::vector<caf::actor>& actors) {
+    lock_t lock(t_.mutex);
+    auto it = t_.jobs.find(job_id);
+    if (it == t_.jobs.end()) return;
+    job_entry& j = it->second;
+    j.deploying.erase(wid);
+    auto w = t_.workers.find(wid);
+    if (j.stored.info.state != job_state::pending) {
+      // Cancelled or failed meanwhile: stop what was just spawned.
+      if (w != t_.workers.end() && w->second.info.alive) {
+        send(w->second.handle, cancel_atom::value, job_id);
+      }
+      check_cancelled(j);
+      t_.changed.notify_all();
+      return;
+    }
+    if (actors.size() != refs.size()) {
+      fail_job(j, "worker '" + wid + "' answered the deploy with " + std::to_string(actors.size()) +
+                      " subtasks, expected " + std::to_string(refs.size()));
+      return;
+    }
+    for (size_t i = 0; i < refs.size(); ++i) {
+      j.actors[refs[i].node][refs[i].subtask] = actors[i];
+      size_t idx = index_of(*j.plan, refs[i]);
+      j.subtask_of[actors[i].address()] = idx;
+      j.stored.info.subtasks[idx].state = "deployed";
+      monitor(actors[i]);
+    }
+    if (--j.pending_replies == 0) wire(j);
+    t_.changed.notify_all();
+  }
+
+  void on_deploy_failed(const std::string& job_id, const std::string& wid, const caf::error& err) {
+    lock_t lock(t_.mutex);
+    auto it = t_.jobs.find(job_id);
+    if (it == t_.jobs.end()) return;
+    job_entry& j = it->second;
+    j.deploying.erase(wid);
+    if (auto w = t_.workers.find(wid); w != t_.workers.end()) {
+      // Nothing runs there; a late spawn after a timeout is stopped by the cancel.
+      w->second.slots_by_job.erase(job_id);
+      refresh_free_slots(w->second);
+      if (w->second.info.alive) send(w->second.handle, cancel_atom::value, job_id);
+    }
+    if (j.stored.info.state == job_state::pending) {
+      fail_job(j, "deploying on worker '" + wid + "' failed: " + error_text(err));
+    } else {
+      check_cancelled(j);
+    }
+    t_.changed.notify_all();
+  }
+
+  void wire(job_entry& j) {
+    auto wiring = compute_wiring(*j.plan, j.actors);
+    j.pending_replies = j.refs.size();
+    std::string job_id = j.stored.info.id;
+    for (size_t n = 0; n < wiring.size(); ++n) {
+      for (size_t s = 0; s < wiring[n].size(); ++s) {
+        request(j.actors[n][s], t_.deploy_timeout, wire_atom::value, std::move(wiring[n][s]))
+            .then([this, job_id](caf::atom_value) { on_wired(job_id); },
+                  [this, job_id, n, s](caf::error& err) {
+                    lock_t lock(t_.mutex);
+                    auto it = t_.jobs.find(job_id);
+                    if (it == t_.jobs.end()) return;
+                    if (it->second.stored.info.state == job_state::pending) {
+                      fail_job(it->second, "wiring node '" + it->second.plan->nodes[n].id +
+                                               "' subtask " + std::to_string(s) +
+                                               " failed: " + error_text(err));
+                    }
+                  });
+      }
+    }
+  }
+
+  void on_wired(const std::string& job_id) {
+    lock_t lock(t_.mutex);
+    auto it = t_.jobs.find(job_id);
+    if (it == t_.jobs.end()) return;
+    job_entry& j = it->second;
+    if (j.stored.info.state != job_state::pending || --j.pending_replies != 0) return;
+    j.started = clock::now();
+    for (const auto& node : j.actors) {
+      for (const auto& a : node) send(a, start_atom::value);
+    }
+    for (auto& sub : j.stored.info.subtasks) sub.state = "running";
+    j.stored.info.state = job_state::running;
+    spdlog::info("coordinator: job {} running ({} subtasks)", job_id, j.refs.size());
+    persist(t_, j);
+    t_.changed.notify_all();
+  }
+
+  // --- Failures (called with the lock held). ---
+
+  void fail_job(job_entry& j, const std::string& message) {
+    auto& info = j.stored.info;
+    if (info.state != job_state::pending && info.state != job_state::running) return;
+    info.state = job_state::failed;
+    info.error = message;
+    for (auto& sub : info.subtasks) {
+      if (sub.state != "finished" && sub.state != "failed" && sub.state != "lost") {
+        sub.state = "cancelled";
+      }
+    }
+    spdlog::warn("coordinator: job {} failed: {}", info.id, message);
+    for (const auto& [wid, w] : t_.workers) {
+      if (w.info.alive && w.slots_by_job.count(info.id) != 0 && j.deploying.count(wid) == 0) {
+        send(w.handle, cancel_atom::value, info.id);
+      }
+    }
+    persist(t_, j);
+    t_.changed.notify_all();
+  }
+
+  void lose_worker(const std::string& id, const std::string& reason, bool unexpected = true) {
+    auto& w = t_.workers.at(id);
+    w.info.alive = false;
+    if (unexpected) {
+      spdlog::warn("coordinator: worker {} lost: {}", id, reason);
+    } else {
+      spdlog::info("coordinator: worker {} left: {}", id, reason);
+    }
+    // The slots stay reserved: a worker that was only slow (and comes back) may still run
+    // subtasks until it has handled the cancel below and released them. A worker that
+    // registers again is a new process and starts empty.
+    for (const auto& [job_id, n] : w.slots_by_job) {
+      auto it = t_.jobs.find(job_id);
+      if (it == t_.jobs.end()) continue;
+      job_entry& j = it->second;
+      j.deploying.erase(id);
+      for (auto& sub : j.stored.info.subtasks) {
+        if (sub.worker_id == id && sub.state != "finished") sub.state = "lost";
+      }
+      // In case the worker is only slow, not gone: it must not keep running the job.
+      send(w.handle, cancel_atom::value, job_id);
+      if (j.stored.info.state == job_state::pending || j.stored.info.state == job_state::running) {
+        fail_job(j, "worker '" + id + "' lost (" + reason + ")");
+      } else {
+        check_cancelled(j);
+        persist(t_, j);
+      }
+    }
+    t_.changed.notify_all();
+  }
+
+  void check_cancelled(job_entry& j) {
+    if (j.stored.info.state != job_state::cancelling || holds_slots(t_, j.stored.info.id)) return;
+    j.stored.info.state = job_state::cancelled;
+    for (auto& sub : j.stored.info.subtasks) {
+      if (sub.state != "finished" && sub.state != "lost") sub.state = "cancelled";
+    }
+    spdlog::info("coordinator: job {} cancelled", j.stored.info.id);
+    persist(t_, j);
+    t_.changed.notify_all();
+  }
+
+  std::pair<job_entry*, size_t> find_subtask(const caf::actor_addr& addr) {
+    if (!addr) return {nullptr, 0};
+    for (auto& [id, j] : t_.jobs) {
+      auto it = j.subtask_of.find(addr);
+      if (it != j.subtask_of.end()) return {&j, it->second};
+    }
+    return {nullptr, 0};
+  }
+
+  table& t_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
+    coordinator_options opts, const operator_registry& registry) {
+  if (opts.heartbeat_timeout.count() <= 0) {
+    return make_error(errc::invalid_argument, "heartbeat timeout: must be positive");
+  }
+  if (opts.deploy_timeout.count() <= 0) {
+    return make_error(errc::invalid_argument, "deploy timeout: must be positive");
+  }
+  std::unique_ptr<cluster_coordinator> c(new cluster_coordinator(registry));
+  c->table_.heartbeat_timeout = opts.heartbeat_timeout;
+  c->table_.deploy_timeout = opts.deploy_timeout;
+  if (!opts.data_dir.empty()) {
+    auto store = job_store::open(opts.data_dir);
+    if (!store) return store.err();
+    c->store_errors_ = store->load_errors();
+    c->table_.store.emplace(std::move(*store));
+    for (const stored_job* sj : c->table_.store->jobs()) {
+      job_entry j;
+      j.stored = *sj;
+      auto& info = j.stored.info;
+      if (!ended(info.state)) {
+        bool cancelling = info.state == job_state::cancelling;
+        info.state = cancelling ? job_state::cancelled : job_state::failed;
+        if (!cancelling) {
+          info.error =
+              "the coordinator restarted while the job was running; its subtasks were stopped "
+              "(resuming from a checkpoint is not implemented yet)";
+        }
+        for (auto& sub : info.subtasks) {
+          if (sub.state != "finished") sub.state = "stopped";
+        }
+        if (auto st = c->table_.store->update(info); !st) c->store_errors_.push_back(st.err());
+      }
+      c->table_.job_order.push_back(info.id);
+      c->table_.jobs.emplace(info.id, std::move(j));
+    }
+  }
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  cfg->load<caf::io::middleman>();
+  cfg->set("scheduler.max-threads", opts.threads != 0 ? opts.threads : size_t{2});
+  add_message_types(*cfg);
+  c->cfg_ = std::move(cfg);
+  c->sys_ = std::make_unique<caf::actor_system>(*c->cfg_);
+  c->actor_ = c->sys_->spawn<coordinator_actor>(std::ref(c->table_));
+  auto port = c->sys_->middleman().publish(c->actor_, opts.cluster_listen.port,
+                                           opts.cluster_listen.host.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(c->actor_, caf::exit_reason::user_shutdown);
+    return make_error(errc::io_error, "cannot listen for workers on " +
+                                          opts.cluster_listen.to_string() + ": " +
+                                          c->sys_->render(port.error()));
+  }
+  c->cluster_port_ = *port;
+  return c;
+}
+
+cluster_coordinator::~cluster_coordinator() {
+  if (!actor_) return;
+  (void)sys_->middleman().unpublish(actor_, cluster_port_);
+  caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+  actor_ = nullptr;
+}
+
+result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
+  auto planned = plan_job(graph, registry_);
+  if (!planned) return planned.err();
+  auto plan = std::make_shared<const job_plan>(std::move(*planned));
+  std::unique_lock lock(table_.mutex);
+
+  uint32_t needed = 0;
+  for (const auto& n : plan->nodes) needed += n.parallelism;
+  std::vector<worker_entry*> alive;
+  uint32_t free = 0;
+  for (auto& [id, w] : table_.workers) {
+    if (!w.info.alive) continue;
+    alive.push_back(&w);
+    free += w.info.free_slots;
+  }
+  if (needed > free) {
+    return make_error(errc::resource_exhausted,
+                      "job '" + graph.name() + "' needs " + std::to_string(needed) +
+                          " task slots, the cluster has " + std::to_string(free) + " free (" +
+                          std::to_string(alive.size()) + " live workers)");
+  }
+
+  // A subtask fed by a forward edge goes where its upstream subtask is, if a slot is free
+  // there (no network hop). Otherwise the subtasks of each node are spread over the workers:
+  // the worker with the fewest subtasks of the same node, then the most free slots, then the
+  // lowest id.
+  std::map<const worker_entry*, uint32_t> free_left;
+  for (auto* w : alive) free_left[w] = w->info.free_slots;
+  job_entry j;
+  job_info& info = j.stored.info;
+  info.id = new_job_id(graph.name(), table_);
+  info.name = graph.name();
+  info.state = job_state::pending;
+  info.submitted_at_us = unix_now_us();
+  std::map<worker_entry*, uint32_t> taken;
+  std::vector<std::vector<worker_entry*>> placed(plan->nodes.size());
+  for (uint32_t n = 0; n < plan->nodes.size(); ++n) {
+    std::optional<size_t> forward_from;
+    for (const auto& e : plan->edges) {
+      if (e.to == n && e.part == partitioning::forward) forward_from = e.from;
+    }
+    std::map<const worker_entry*, uint32_t> of_node;
+    for (uint32_t s = 0; s < plan->nodes[n].parallelism; ++s) {
+      worker_entry* best = nullptr;
+      if (forward_from && free_left[placed[*forward_from][s]] > 0) {
+        best = placed[*forward_from][s];
+      } else {
+        for (auto* w : alive) {
+          if (free_left[w] == 0) continue;
+          if (best == nullptr || of_node[w] < of_node[best] ||
+              (of_node[w] == of_node[best] && free_left[w] > free_left[best])) {
+            best = w;
+          }
+        }
+      }
+      placed[n].push_back(best);
+      --free_left[best];
+      ++of_node[best];
+      ++taken[best];
+      info.subtasks.push_back({plan->nodes[n].id, s, best->info.id, "deploying"});
+      j.refs.push_back({n, s});
+    }
+  }
+  j.stored.graph = graph;
+  j.plan = plan;
+  j.summary = empty_summary(*plan);
+  if (table_.store) {
+    if (auto st = table_.store->put(info, graph); !st) return st.err();
+  }
+  for (auto& [w, n] : taken) {
+    w->slots_by_job[info.id] = n;
+    refresh_free_slots(*w);
+  }
+  job_info out = info;
+  table_.job_order.push_back(info.id);
+  table_.jobs.emplace(info.id, std::move(j));
+  table_.changed.notify_all();
+  lock.unlock();
+  spdlog::info("coordinator: job {} ('{}') accepted, {} subtasks", out.id, out.name, needed);
+  caf::anon_send(actor_, schedule_atom::value, out.id);
+  return out;
+}
+
+result<job_info> cluster_coordinator::get(std::string_view job_id) {
+  std::lock_guard lock(table_.mutex);
+  auto it = table_.jobs.find(job_id);
+  if (it == table_.jobs.end()) {
+    return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
+  }
+  return it->second.stored.info;
+}
+
+std::vector<job_info> cluster_coordinator::list() {
+  std::lock_guard lock(table_.mutex);
+  std::vector<job_info> out;
+  for (const auto& id : table_.job_order) out.push_back(table_.jobs.at(id).stored.info);
+  return out;
+}
+
+result<job_info> cluster_coordinator::cancel(std::string_view job_id) {
+  std::unique_lock lock(table_.mutex);
+  auto it = table_.jobs.find(job_id);
+  if (it == table_.jobs.end()) {
+    return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
+  }
+  auto& info = it->second.stored.info;
+  if (info.state != job_state::pending && info.state != job_state::running) return info;
+  info.state = job_state::cancelling;
+  if (table_.store) {
+    if (auto st = table_.store->update(info); !st)
+      spdlog::error("coordinator: {}", st.err().message);
+  }
+  job_info out = info;
+  table_.changed.notify_all();
+  lock.unlock();
+  caf::anon_send(actor_, cancel_atom::value, out.id);
+  return out;
+}
+
+std::vector<worker_info> cluster_coordinator::workers() {
+  std::lock_guard lock(table_.mutex);
+  std::vector<worker_info> out;
+  for (const auto& [id, w] : table_.workers) out.push_back(w.info);
+  return out;
+}
+
+result<job_info> cluster_coordinator::wait(std::string_view job_id,
+                                           std::chrono::milliseconds timeout) {
+  std::unique_lock lock(table_.mutex);
+  auto it = table_.jobs.find(job_id);
+  if (it == table_.jobs.end()) {
+    return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
+  }
+  std::string id = it->first;
+  table_.changed.wait_for(lock, timeout, [&] {
+    return ended(table_.jobs.at(id).stored.info.state) && !holds_slots(table_, id);
+  });
+  return table_.jobs.at(id).stored.info;
+}
+
+size_t cluster_coordinator::wait_for_workers(size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(table_.mutex);
+  auto alive = [&] {
+    return static_cast<size_t>(std::count_if(table_.workers.begin(), table_.workers.end(),
+                                             [](const auto& w) { return w.second.info.alive; }));
+  };
+  table_.changed.wait_for(lock, timeout, [&] { return alive() >= n; });
+  return alive();
+}
+
+result<job_summary> cluster_coordinator::summary(std::string_view job_id) {
+  std::lock_guard lock(table_.mutex);
+  auto it = table_.jobs.find(job_id);
+  if (it == table_.jobs.end() || !it->second.plan) {
+    return make_error(errc::not_found, "no summary for job '" + std::string(job_id) + "'");
+  }
+  return it->second.summary;
+}
+
+}  // namespace vigil

@@ -1,0 +1,121 @@
+#pragma once
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/host_port.hpp"
+#include "coordinator/coordinator_api.hpp"
+#include "coordinator/job_store.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/job_plan.hpp"
+#include "runtime/messages.hpp"
+#include "runtime/operator.hpp"
+
+namespace vigil {
+
+struct coordinator_options {
+  /// The CAF endpoint workers connect to; port 0 picks a free port (see cluster_port()).
+  host_port cluster_listen{"127.0.0.1", 0};
+  /// Directory of the durable job store; empty keeps jobs in memory only (embedded clusters).
+  std::filesystem::path data_dir;
+  /// A worker that sent no heartbeat for this long is declared lost. A worker whose connection
+  /// drops (a killed process) is declared lost at once.
+  std::chrono::milliseconds heartbeat_timeout{3000};
+  /// Deploying and wiring a job's subtasks must finish within this.
+  std::chrono::milliseconds deploy_timeout{30000};
+  /// Actor system threads; 0 = two.
+  size_t threads = 0;
+};
+
+/// The coordinator's core: the worker registry, the scheduler, and the job masters' work
+/// (deploy, wire, start, watch, cancel) for every job, over CAF remote actors. Implements
+/// coordinator_api for the gRPC services; every method is thread-safe.
+///
+/// One coordinator actor talks to the workers and subtasks; the API methods and that
+/// actor share the cluster table under one mutex. Submission validates the graph, reserves
+/// slots (one subtask per slot) and stores the job before it returns; the actor then deploys it.
+/// See docs/design/0005-cluster.md for the protocol.
+class cluster_coordinator final : public coordinator_api {
+ public:
+  /// Opens the job store (jobs a previous coordinator left running are marked failed: their
+  /// subtasks stopped when it went away) and starts listening for workers. `registry` must
+  /// outlive the coordinator.
+  static result<std::unique_ptr<cluster_coordinator>> start(coordinator_options opts,
+                                                            const operator_registry& registry);
+  ~cluster_coordinator() override;
+  cluster_coordinator(const cluster_coordinator&) = delete;
+  cluster_coordinator& operator=(const cluster_coordinator&) = delete;
+
+  /// The bound CAF port workers connect to.
+  uint16_t cluster_port() const { return cluster_port_; }
+  /// Problems found when opening the job store (skipped files), for the log.
+  const std::vector<error>& store_errors() const { return store_errors_; }
+
+  result<job_info> submit(const v1::JobGraph& graph) override;
+  result<job_info> get(std::string_view job_id) override;
+  std::vector<job_info> list() override;
+  result<job_info> cancel(std::string_view job_id) override;
+  std::vector<worker_info> workers() override;
+
+  /// Blocks until the job has ended (finished, failed or cancelled) and its slots are free
+  /// again, or `timeout` passed (then returns the job as it is). not_found for an unknown id.
+  result<job_info> wait(std::string_view job_id, std::chrono::milliseconds timeout);
+  /// Blocks until `n` workers are alive or `timeout` passed; returns how many are alive.
+  size_t wait_for_workers(size_t n, std::chrono::milliseconds timeout);
+  /// Records in and out per node, summed over the subtasks that reported so far (all of them
+  /// once the job finished). not_found for a job this coordinator did not run.
+  result<job_summary> summary(std::string_view job_id);
+
+  /// The cluster table; public only for the coordinator actor in the .cpp file.
+  struct worker_entry {
+    worker_info info;
+    caf::actor handle;
+    std::chrono::steady_clock::time_point last_seen;
+    std::map<std::string, uint32_t> slots_by_job;  ///< Slots held per job id.
+  };
+  struct job_entry {
+    stored_job stored;
+    std::shared_ptr<const job_plan> plan;          ///< Null for jobs loaded from the store.
+    std::vector<subtask_ref> refs;                 ///< Parallel to stored.info.subtasks.
+    std::map<caf::actor_addr, size_t> subtask_of;  ///< Subtask actor -> index in refs.
+    std::vector<std::vector<caf::actor>> actors;   ///< [node][subtask], filled by deploy.
+    std::set<std::string> deploying;               ///< Workers whose deploy answer is outstanding.
+    size_t pending_replies = 0;                    ///< Deploy or wire answers still expected.
+    size_t finished_subtasks = 0;
+    job_summary summary;
+    std::chrono::steady_clock::time_point started;
+  };
+  struct table {
+    std::mutex mutex;
+    std::condition_variable changed;  ///< Notified on every job or worker change.
+    std::map<std::string, worker_entry, std::less<>> workers;
+    std::map<std::string, job_entry, std::less<>> jobs;
+    std::vector<std::string> job_order;  ///< Submission order.
+    std::optional<job_store> store;
+    std::chrono::milliseconds heartbeat_timeout{3000};
+    std::chrono::milliseconds deploy_timeout{30000};
+  };
+
+ private:
+  explicit cluster_coordinator(const operator_registry& registry) : registry_(registry) {}
+
+  const operator_registry& registry_;
+  table table_;
+  std::vector<error> store_errors_;
+  std::unique_ptr<caf::actor_system_config> cfg_;  ///< The system keeps a reference to it.
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::actor actor_;
+  uint16_t cluster_port_ = 0;
+};
+
+}  // namespace vigil

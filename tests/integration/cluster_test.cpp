@@ -1,0 +1,596 @@
+// A coordinator, workers and vigilctl as separate processes on 127.0.0.1, driven the way an
+// operator drives them: a distributed job gives the same result as a local run, slots come
+// back when a job ends or is cancelled, bad submissions are refused with a clear message, a
+// killed or frozen worker fails its job within seconds, a slow remote sink keeps the sending
+// worker's memory bounded, and the job store survives a coordinator restart.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "process.hpp"
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::child_process;
+using testing::make_temp_dir;
+using testing::process_result;
+using testing::read_memory_usage;
+using testing::read_sorted_lines;
+using testing::run_process;
+using testing::wait_until;
+using testing::write_file;
+
+const std::string vigil_bin = VIGIL_BIN;
+const std::string coordinator_bin = VIGIL_COORDINATOR_BIN;
+const std::string worker_bin = VIGIL_WORKER_BIN;
+const std::string vigilctl_bin = VIGILCTL_BIN;
+
+/// How long a process may take to print its startup line, or to exit after SIGTERM.
+constexpr auto startup_timeout = 15s;
+/// How long a short job may take end to end, and slots to come back after it.
+constexpr auto job_timeout = 30s;
+/// The coordinator's --heartbeat-timeout-ms. Workers heartbeat every 200 ms: ten chances, so a
+/// busy machine does not lose a worker that is merely slow.
+constexpr auto heartbeat_timeout = 2000ms;
+
+/// The word after `key` in a startup line: word_after("... api 127.0.0.1:4242 ...", "api").
+std::string word_after(const std::string& line, const std::string& key) {
+  std::istringstream words(line);
+  for (std::string w; words >> w;) {
+    if (w == key && words >> w) return w;
+  }
+  return {};
+}
+
+/// A string field of a JSON object; empty if `j` is not an object or lacks it.
+std::string text(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return {};
+  return j[key].get<std::string>();
+}
+
+bool is_terminal(const std::string& state) {
+  return state == "finished" || state == "failed" || state == "cancelled";
+}
+
+/// The last `n` characters of `s`, for logs that may be long.
+std::string tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : "[...]\n" + s.substr(s.size() - n);
+}
+
+/// A graph whose generator never ends (rate limited) feeding `sinks` null sinks through a
+/// rebalance edge, so the sinks are spread over the workers.
+std::string endless_graph(const std::string& name, int sinks) {
+  return "name: " + name +
+         "\n"
+         "nodes:\n"
+         "  - {id: gen, operator: generator, config: {keys: 8, rate: 2000, seed: 3}}\n"
+         "  - {id: sink, operator: \"null\", parallelism: " +
+         std::to_string(sinks) +
+         "}\n"
+         "edges:\n"
+         "  - {from: gen, to: sink, partitioning: rebalance}\n";
+}
+
+/// One coordinator and its workers, each a child process with its stderr in the test's
+/// directory. Every process is killed (SIGKILL) when the test ends, whatever its outcome; on
+/// failure their stderr is printed.
+class cluster_fixture : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir("vigil-cluster"); }
+
+  void TearDown() override {
+    bool failed = HasFailure();
+    if (failed) {
+      for (const auto& [name, p] : processes_) {
+        std::fprintf(stderr, "----- stderr of %s (pid %d) -----\n%s\n", name.c_str(), p->pid(),
+                     tail(p->stderr_text(), 8000).c_str());
+      }
+      std::fprintf(stderr, "----- graphs, logs and outputs kept in %s -----\n", dir_.c_str());
+    }
+    workers_.clear();
+    coordinator_ = nullptr;
+    processes_.clear();  // Kills and reaps every process before their files go.
+    if (!failed) std::filesystem::remove_all(dir_);
+  }
+
+  /// Starts a process (`name` names its stderr file and its log on failure) and waits for its
+  /// startup line, which goes to `startup_line`.
+  child_process& spawn(const std::string& name, const std::vector<std::string>& argv,
+                       std::string& startup_line) {
+    auto proc = std::make_unique<child_process>(argv, dir_ + "/" + name + ".stderr");
+    child_process& p = *proc;
+    processes_.emplace_back(name, std::move(proc));
+    auto line = p.read_line(startup_timeout);
+    EXPECT_TRUE(line.has_value()) << name << " printed no startup line within "
+                                  << startup_timeout.count() << " s";
+    startup_line = line.value_or("");
+    return p;
+  }
+
+  /// Starts a coordinator on `data_dir` and makes it the one vigilctl talks to.
+  void start_coordinator(const std::string& data_dir) {
+    std::string line;
+    coordinator_ = &spawn("coordinator-" + std::to_string(++coordinators_),
+                          {coordinator_bin, "--listen", "127.0.0.1:0", "--cluster-listen",
+                           "127.0.0.1:0", "--data-dir", data_dir, "--heartbeat-timeout-ms",
+                           std::to_string(heartbeat_timeout.count())},
+                          line);
+    api_ = word_after(line, "api");
+    cluster_ = word_after(line, "cluster");
+    ASSERT_FALSE(api_.empty() || cluster_.empty()) << "startup line: '" << line << "'";
+  }
+
+  /// Stops the current coordinator with SIGTERM and expects a clean exit.
+  void stop_coordinator() {
+    coordinator_->kill(SIGTERM);
+    auto status = coordinator_->wait(startup_timeout);
+    ASSERT_TRUE(status.has_value()) << "the coordinator did not exit on SIGTERM";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << "coordinator wait status " << *status;
+  }
+
+  /// Starts a worker "w<n>" with `slots` task slots.
+  void start_worker(int n, int slots) {
+    std::string id = "w" + std::to_string(n);
+    std::string line;
+    workers_[id] =
+        &spawn(id,
+               {worker_bin, "--id", id, "--coordinator", cluster_, "--slots", std::to_string(slots),
+                "--state-dir", dir_ + "/" + id + "-state", "--heartbeat-ms", "200"},
+               line);
+    ASSERT_EQ(line.rfind("vigil-worker: " + id + " data 127.0.0.1:", 0), 0u)
+        << "startup line: '" << line << "'";
+  }
+
+  /// A coordinator and `workers` workers with `slots` slots each, all registered and alive.
+  void start_cluster(int workers, int slots) {
+    ASSERT_NO_FATAL_FAILURE(start_coordinator(dir_ + "/coordinator-data"));
+    for (int n = 1; n <= workers; ++n) ASSERT_NO_FATAL_FAILURE(start_worker(n, slots));
+    bool all_alive = wait_until(
+        [&] {
+          auto ws = list_workers();
+          return ws.size() == static_cast<size_t>(workers) &&
+                 std::all_of(ws.begin(), ws.end(),
+                             [](const json& w) { return w.value("alive", false); });
+        },
+        startup_timeout);
+    ASSERT_TRUE(all_alive) << list_workers().dump(2);
+  }
+
+  /// Runs vigilctl against `address` with `args` after the global flags.
+  process_result ctl_at(const std::string& address, const std::vector<std::string>& args,
+                        bool as_json = false) {
+    std::vector<std::string> argv = {vigilctl_bin, "--coordinator", address, "--timeout", "5"};
+    if (as_json) argv.push_back("--json");
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv);
+  }
+
+  process_result ctl(const std::vector<std::string>& args) { return ctl_at(api_, args); }
+
+  /// Runs `vigilctl --json ARGS` and parses its output; on failure records it and returns null.
+  json ctl_json(const std::vector<std::string>& args) {
+    auto r = ctl_at(api_, args, true);
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << "vigilctl " << args.front() << " exited " << r.exit_code << ": " << r.err;
+      return nullptr;
+    }
+    auto j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) ADD_FAILURE() << "vigilctl printed no JSON: " << r.out;
+    return j;
+  }
+
+  json list_workers() {
+    auto j = ctl_json({"workers"});
+    return j.is_object() && j.contains("workers") ? j["workers"] : json::array();
+  }
+
+  json job_status(const std::string& id) { return ctl_json({"status", id}); }
+
+  /// Waits until the coordinator reports worker `victim` not alive and job `id` failed;
+  /// leaves the last answers in `workers` and `job`.
+  bool wait_for_lost(const std::string& victim, const std::string& id,
+                     std::chrono::milliseconds timeout, json& workers, json& job) {
+    return wait_until(
+        [&] {
+          workers = list_workers();
+          job = job_status(id);
+          bool lost = std::any_of(workers.begin(), workers.end(), [&](const json& w) {
+            return text(w, "id") == victim && !w.value("alive", true);
+          });
+          return lost && text(job, "state") == "failed";
+        },
+        timeout, 20ms);
+  }
+
+  /// Submits a graph file and returns the job id (empty on failure, which is recorded).
+  std::string submit(const std::string& graph_path) {
+    auto job = ctl_json({"submit", graph_path});
+    std::string id = text(job, "id");
+    EXPECT_FALSE(id.empty()) << job.dump(2);
+    return id;
+  }
+
+  /// Polls the job until it is in `state` or in a terminal state, for at most `timeout`, and
+  /// returns its last status.
+  json wait_for_state(const std::string& id, const std::string& state,
+                      std::chrono::milliseconds timeout) {
+    json job;
+    wait_until(
+        [&] {
+          job = job_status(id);
+          auto s = text(job, "state");
+          return s == state || is_terminal(s) || job.is_null();
+        },
+        timeout);
+    return job;
+  }
+
+  /// True when every worker has all of its slots free.
+  bool all_slots_free() {
+    auto ws = list_workers();
+    return !ws.empty() && std::all_of(ws.begin(), ws.end(), [](const json& w) {
+      return w.value("free_slots", -1) == w.value("slots", -2);
+    });
+  }
+
+  /// The ids of the workers running subtasks of `node_id`, one entry per subtask.
+  static std::vector<std::string> workers_of(const json& job, const std::string& node_id) {
+    std::vector<std::string> out;
+    if (!job.is_object() || !job.contains("subtasks")) return out;
+    for (const auto& s : job["subtasks"]) {
+      if (text(s, "node_id") == node_id) out.push_back(text(s, "worker_id"));
+    }
+    return out;
+  }
+
+  std::string dir_;
+  std::string api_;      ///< The current coordinator's gRPC address.
+  std::string cluster_;  ///< The current coordinator's address for workers.
+  child_process* coordinator_ = nullptr;
+  std::map<std::string, child_process*> workers_;  ///< By worker id.
+
+ private:
+  int coordinators_ = 0;
+  std::vector<std::pair<std::string, std::unique_ptr<child_process>>> processes_;
+};
+
+using Cluster = cluster_fixture;
+
+// Keyed windows computed on three workers equal those of `vigil run`; the window's subtasks are
+// spread over the workers, and every slot is free again once the job finished.
+TEST_F(Cluster, KeyedWindowsMatchALocalRun) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(3, 4));
+  auto graph_writing_to = [](const std::string& out_dir) {
+    return "name: cluster-windows\n"
+           "nodes:\n"
+           "  - id: gen\n"
+           "    operator: generator\n"
+           "    config: {count: 200000, keys: 12, interval: 10ms, out_of_orderness: 1s, seed: 7}\n"
+           "  - {id: by_key, operator: key_by, parallelism: 3, config: {key: key}}\n"
+           "  - id: w\n"
+           "    operator: tumbling_window\n"
+           "    parallelism: 3\n"
+           "    config:\n"
+           "      size: 10s\n"
+           "      aggregates:\n"
+           "        - {name: n, fn: count}\n"
+           "        - {name: lo, fn: min, field: value}\n"
+           "        - {name: hi, fn: max, field: value}\n"
+           "        - {name: last_seq, fn: max, field: seq}\n"
+           "  - id: out\n"
+           "    operator: jsonl_file\n"
+           "    parallelism: 3\n"
+           "    config: {path: \"" +
+           out_dir +
+           "/part-{subtask}.jsonl\"}\n"
+           "edges:\n"
+           "  - {from: gen, to: by_key, partitioning: rebalance}\n"
+           "  - {from: by_key, to: w}\n"
+           "  - {from: w, to: out}\n";
+  };
+  std::string cluster_out = dir_ + "/cluster-out";
+  std::string local_out = dir_ + "/local-out";
+  std::filesystem::create_directories(cluster_out);
+  std::filesystem::create_directories(local_out);
+  write_file(dir_ + "/cluster.yaml", graph_writing_to(cluster_out));
+  write_file(dir_ + "/local.yaml", graph_writing_to(local_out));
+
+  auto started = std::chrono::steady_clock::now();
+  std::string id = submit(dir_ + "/cluster.yaml");
+  ASSERT_FALSE(id.empty());
+  auto job = wait_for_state(id, "finished", job_timeout);
+  ASSERT_EQ(text(job, "state"), "finished") << job.dump(2);
+  std::printf("[ info     ] job %s finished on the cluster in %lld ms\n", id.c_str(),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - started)
+                                         .count()));
+
+  auto local = run_process(
+      {vigil_bin, "run", dir_ + "/local.yaml", "--state-dir", dir_ + "/local-state", "-q"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  auto expected = read_sorted_lines(local_out, "part-");
+  auto actual = read_sorted_lines(cluster_out, "part-");
+  // 2000 s of event time in 10 s windows for 12 keys, plus the window before the first one
+  // that records moved back by out_of_orderness land in.
+  EXPECT_GE(expected.size(), 200u * 12u);
+  EXPECT_EQ(actual, expected);
+
+  auto window_workers = workers_of(job, "w");
+  EXPECT_EQ(window_workers.size(), 3u) << job.dump(2);
+  EXPECT_EQ(std::set<std::string>(window_workers.begin(), window_workers.end()).size(), 3u)
+      << "the window's subtasks share a worker: " << job.dump(2);
+  EXPECT_TRUE(wait_until([&] { return all_slots_free(); }, job_timeout)) << list_workers().dump(2);
+}
+
+// Cancelling a running job stops it on every worker and gives its slots back.
+TEST_F(Cluster, CancelFreesEverySlot) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(2, 2));
+  write_file(dir_ + "/endless.yaml", endless_graph("endless", 3));
+  std::string id = submit(dir_ + "/endless.yaml");
+  ASSERT_FALSE(id.empty());
+  auto job = wait_for_state(id, "running", job_timeout);
+  ASSERT_EQ(text(job, "state"), "running") << job.dump(2);
+  ASSERT_FALSE(all_slots_free()) << "a running job holds no slots: " << list_workers().dump(2);
+
+  auto started = std::chrono::steady_clock::now();
+  auto r = ctl({"cancel", id});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  job = wait_for_state(id, "cancelled", job_timeout);
+  EXPECT_EQ(text(job, "state"), "cancelled") << job.dump(2);
+  EXPECT_TRUE(wait_until([&] { return all_slots_free(); }, job_timeout)) << list_workers().dump(2);
+  std::printf("[ info     ] cancelled and every slot free after %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - started)
+                                         .count()));
+}
+
+// An invalid graph, a job too large for the cluster and an absent coordinator each get their
+// own exit code and a message that says what is wrong; nothing is stored for a refused job.
+TEST_F(Cluster, RefusalsAreClear) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(2, 2));
+
+  write_file(dir_ + "/unknown_key.yaml",
+             "name: bad-key\n"
+             "nodes:\n"
+             "  - {id: gen, operator: generator, config: {count: 100}}\n"
+             "  - {id: k, operator: key_by, config: {key: key}}\n"
+             "  - id: w\n"
+             "    operator: tumbling_window\n"
+             "    config: {size: 10s, sise: 1s, aggregates: [{name: n, fn: count}]}\n"
+             "  - {id: out, operator: \"null\"}\n"
+             "edges:\n"
+             "  - {from: gen, to: k}\n"
+             "  - {from: k, to: w}\n"
+             "  - {from: w, to: out}\n");
+  auto r = ctl({"submit", dir_ + "/unknown_key.yaml"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("node 'w'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sise"), std::string::npos) << r.err;
+
+  write_file(dir_ + "/too_big.yaml", endless_graph("too-big", 8));
+  r = ctl({"submit", dir_ + "/too_big.yaml"});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("task slots"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("needs 9"), std::string::npos) << r.err;
+
+  auto jobs = ctl_json({"list"});
+  EXPECT_EQ(jobs["jobs"], json::array()) << jobs.dump(2);
+
+  for (const char* command : {"status", "cancel"}) {
+    r = ctl({command, "no-such-job"});
+    EXPECT_EQ(r.exit_code, 4) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("no-such-job"), std::string::npos) << r.err;
+  }
+
+  // A coordinator that was there and is gone: its port is known to be free of it. (SIGKILL:
+  // how the coordinator ends does not matter here, and the restart test covers SIGTERM.)
+  std::string gone = api_;
+  coordinator_->kill(SIGKILL);
+  ASSERT_TRUE(coordinator_->wait(startup_timeout).has_value());
+  r = ctl_at(gone, {"list"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find(gone), std::string::npos) << r.err;
+}
+
+// A worker killed with SIGKILL is declared lost within seconds and the job whose subtasks it
+// ran fails, naming it.
+TEST_F(Cluster, KilledWorkerFailsItsJobQuickly) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(3, 2));
+  write_file(dir_ + "/endless.yaml", endless_graph("endless", 3));
+  std::string id = submit(dir_ + "/endless.yaml");
+  ASSERT_FALSE(id.empty());
+  auto job = wait_for_state(id, "running", job_timeout);
+  ASSERT_EQ(text(job, "state"), "running") << job.dump(2);
+  auto sink_workers = workers_of(job, "sink");
+  ASSERT_EQ(std::set<std::string>(sink_workers.begin(), sink_workers.end()).size(), 3u)
+      << "the sinks are not spread over the 3 workers: " << job.dump(2);
+  // A worker that runs a sink but not the generator: the job spans it and another worker.
+  std::string gen_worker = workers_of(job, "gen").at(0);
+  std::string victim = sink_workers[0] != gen_worker ? sink_workers[0] : sink_workers[1];
+
+  auto killed_at = std::chrono::steady_clock::now();
+  workers_.at(victim)->kill(SIGKILL);
+  json workers;
+  bool detected = wait_for_lost(victim, id, 3s, workers, job);
+  auto detection_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - killed_at)
+                          .count();
+  std::printf("[ info     ] worker %s lost and job failed %lld ms after SIGKILL\n", victim.c_str(),
+              static_cast<long long>(detection_ms));
+  ASSERT_TRUE(detected) << "after " << detection_ms << " ms:\n"
+                        << workers.dump(2) << "\n"
+                        << job.dump(2);
+  EXPECT_NE(text(job, "error").find("worker '" + victim + "'"), std::string::npos) << job.dump(2);
+  for (const auto& s : job["subtasks"]) {
+    if (text(s, "worker_id") == victim) {
+      EXPECT_EQ(text(s, "state"), "lost") << s.dump();
+    }
+  }
+  // The survivors stop their subtasks of the failed job and get their slots back.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto ws = list_workers();
+        return std::all_of(ws.begin(), ws.end(), [&](const json& w) {
+          return text(w, "id") == victim || w.value("free_slots", -1) == w.value("slots", -2);
+        });
+      },
+      job_timeout))
+      << list_workers().dump(2);
+}
+
+// An unthrottled generator feeding a slow sink on another worker: credit-based flow control
+// must hold the generator back, so the sending worker's memory stays bounded instead of
+// queueing what the sink cannot take.
+TEST_F(Cluster, SlowRemoteSinkKeepsSenderMemoryBounded) {
+  constexpr long ceiling_bytes = 300L * 1024 * 1024;
+  ASSERT_NO_FATAL_FAILURE(start_cluster(2, 1));
+  write_file(dir_ + "/slow.yaml",
+             "name: slow-remote-sink\n"
+             "nodes:\n"
+             "  - {id: gen, operator: generator, config: {keys: 100000, key_type: string}}\n"
+             "  - {id: slow, operator: \"null\", config: {delay_per_batch: 20ms}}\n"
+             "edges:\n"
+             "  - {from: gen, to: slow, partitioning: rebalance}\n");
+  std::string id = submit(dir_ + "/slow.yaml");
+  ASSERT_FALSE(id.empty());
+  auto job = wait_for_state(id, "running", job_timeout);
+  ASSERT_EQ(text(job, "state"), "running") << job.dump(2);
+  std::string sender = workers_of(job, "gen").at(0);
+  std::string receiver = workers_of(job, "slow").at(0);
+  ASSERT_NE(sender, receiver) << job.dump(2);
+
+  // Memory is sampled over a fixed window of wall time: the duration is the measurement.
+  long peak_rss = 0;
+  int samples = 0;
+  auto end = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < end) {
+    auto usage = read_memory_usage(workers_.at(sender)->pid());
+    ASSERT_TRUE(usage.has_value()) << "worker " << sender << " is gone";
+    peak_rss = std::max(peak_rss, usage->rss_bytes);
+    ++samples;
+    std::this_thread::sleep_for(250ms);
+  }
+  auto sender_usage = read_memory_usage(workers_.at(sender)->pid());
+  auto receiver_usage = read_memory_usage(workers_.at(receiver)->pid());
+  ASSERT_TRUE(sender_usage && receiver_usage);
+  std::printf(
+      "[ info     ] sender %s: peak sampled RSS %.1f MB over %d samples, VmHWM %.1f MB; "
+      "receiver %s: VmHWM %.1f MB\n",
+      sender.c_str(), peak_rss / 1048576.0, samples, sender_usage->hwm_bytes / 1048576.0,
+      receiver.c_str(), receiver_usage->hwm_bytes / 1048576.0);
+  EXPECT_LT(sender_usage->hwm_bytes, ceiling_bytes);
+  EXPECT_LT(receiver_usage->hwm_bytes, ceiling_bytes);
+
+  job = job_status(id);
+  EXPECT_EQ(text(job, "state"), "running") << job.dump(2);
+  ASSERT_EQ(ctl({"cancel", id}).exit_code, 0);
+  job = wait_for_state(id, "cancelled", job_timeout);
+  EXPECT_EQ(text(job, "state"), "cancelled") << job.dump(2);
+  EXPECT_TRUE(wait_until([&] { return all_slots_free(); }, job_timeout)) << list_workers().dump(2);
+}
+
+// The job store outlives the coordinator process: a new coordinator on the same data directory
+// lists a finished job as finished, and a job that was running when the old one stopped as
+// failed, saying why.
+TEST_F(Cluster, JobStoreSurvivesCoordinatorRestart) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(1, 2));
+  write_file(dir_ + "/short.yaml",
+             "name: short\n"
+             "nodes:\n"
+             "  - {id: gen, operator: generator, config: {count: 1000, keys: 4}}\n"
+             "  - {id: out, operator: \"null\"}\n"
+             "edges:\n"
+             "  - {from: gen, to: out}\n");
+  std::string finished_id = submit(dir_ + "/short.yaml");
+  ASSERT_FALSE(finished_id.empty());
+  auto job = wait_for_state(finished_id, "finished", job_timeout);
+  ASSERT_EQ(text(job, "state"), "finished") << job.dump(2);
+  ASSERT_TRUE(wait_until([&] { return all_slots_free(); }, job_timeout)) << list_workers().dump(2);
+  write_file(dir_ + "/endless.yaml", endless_graph("endless", 1));
+  std::string running_id = submit(dir_ + "/endless.yaml");
+  ASSERT_FALSE(running_id.empty());
+  job = wait_for_state(running_id, "running", job_timeout);
+  ASSERT_EQ(text(job, "state"), "running") << job.dump(2);
+
+  ASSERT_NO_FATAL_FAILURE(stop_coordinator());
+  ASSERT_NO_FATAL_FAILURE(start_coordinator(dir_ + "/coordinator-data"));
+  auto jobs = ctl_json({"list"});
+  ASSERT_TRUE(jobs.contains("jobs")) << jobs.dump(2);
+  ASSERT_EQ(jobs["jobs"].size(), 2u) << jobs.dump(2);
+  EXPECT_EQ(text(jobs["jobs"][0], "id"), finished_id) << jobs.dump(2);
+  EXPECT_EQ(text(jobs["jobs"][0], "state"), "finished") << jobs.dump(2);
+  EXPECT_EQ(text(jobs["jobs"][1], "id"), running_id) << jobs.dump(2);
+  EXPECT_EQ(text(jobs["jobs"][1], "state"), "failed") << jobs.dump(2);
+  EXPECT_NE(text(jobs["jobs"][1], "error").find("restarted"), std::string::npos) << jobs.dump(2);
+}
+
+// A worker that stops answering without dropping its connection (frozen with SIGSTOP) is
+// declared lost once it misses its heartbeats, failing its job; when it resumes it is alive
+// again with every slot free, and takes part in the next job.
+TEST_F(Cluster, FrozenWorkerIsLostByHeartbeatAndComesBack) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(2, 2));
+  write_file(dir_ + "/endless.yaml", endless_graph("endless", 2));
+  std::string id = submit(dir_ + "/endless.yaml");
+  ASSERT_FALSE(id.empty());
+  auto job = wait_for_state(id, "running", job_timeout);
+  ASSERT_EQ(text(job, "state"), "running") << job.dump(2);
+  std::string victim = workers_of(job, "gen").at(0) == "w1" ? "w2" : "w1";
+
+  auto frozen_at = std::chrono::steady_clock::now();
+  workers_.at(victim)->kill(SIGSTOP);
+  json workers;
+  bool detected = wait_for_lost(victim, id, heartbeat_timeout + 2s, workers, job);
+  auto detection_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - frozen_at)
+                          .count();
+  std::printf("[ info     ] frozen worker %s lost and job failed %lld ms after SIGSTOP\n",
+              victim.c_str(), static_cast<long long>(detection_ms));
+  workers_.at(victim)->kill(SIGCONT);
+  ASSERT_TRUE(detected) << "after " << detection_ms << " ms:\n"
+                        << workers.dump(2) << "\n"
+                        << job.dump(2);
+  EXPECT_NE(text(job, "error").find("worker '" + victim + "' lost"), std::string::npos)
+      << job.dump(2);
+  EXPECT_NE(text(job, "error").find("heartbeat"), std::string::npos) << job.dump(2);
+
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto ws = list_workers();
+        return std::all_of(ws.begin(), ws.end(), [](const json& w) {
+          return w.value("alive", false) && w.value("free_slots", -1) == w.value("slots", -2);
+        });
+      },
+      job_timeout))
+      << list_workers().dump(2);
+  // A job that needs every slot of both workers runs to its end.
+  write_file(dir_ + "/all_slots.yaml",
+             "name: all-slots\n"
+             "nodes:\n"
+             "  - {id: gen, operator: generator, config: {count: 10000, keys: 4}}\n"
+             "  - {id: out, operator: \"null\", parallelism: 3}\n"
+             "edges:\n"
+             "  - {from: gen, to: out, partitioning: rebalance}\n");
+  std::string next = submit(dir_ + "/all_slots.yaml");
+  ASSERT_FALSE(next.empty());
+  job = wait_for_state(next, "finished", job_timeout);
+  EXPECT_EQ(text(job, "state"), "finished") << job.dump(2);
+}
+
+}  // namespace
+}  // namespace vigil
