@@ -69,7 +69,12 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("operators", "List the available operators");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; a bad flag or config value is a refusal: exit 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("vigil"));
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn);

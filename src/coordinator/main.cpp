@@ -32,7 +32,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{100}, int64_t{600000}));
   app.add_option("--threads", threads, "Actor system threads (0 = two)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; a bad flag or config value is a refusal: exit 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   // Logs go to stderr: stdout carries the startup line (and, on workers, stdout sinks).
   spdlog::set_default_logger(spdlog::stderr_color_mt("vigil-coordinator"));
 

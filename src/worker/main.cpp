@@ -40,7 +40,12 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{10}, int64_t{60000}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; a bad flag or config value is a refusal: exit 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   // Logs go to stderr: stdout carries the startup line (and, on workers, stdout sinks).
   spdlog::set_default_logger(spdlog::stderr_color_mt("vigil-worker"));
 
