@@ -15,7 +15,6 @@ namespace vigil {
 
 namespace {
 
-using schedule_atom = caf::atom_constant<caf::atom("schedule")>;
 using table = cluster_coordinator::table;
 using worker_entry = cluster_coordinator::worker_entry;
 using job_entry = cluster_coordinator::job_entry;
@@ -75,7 +74,7 @@ std::string new_job_id(const std::string& name, const table& t) {
   }
 }
 
-/// Position of a subtask in job_info.subtasks (graph order, then subtask order).
+/// Position of a subtask in job_info.subtasks (plan order, then subtask order).
 size_t index_of(const job_plan& plan, subtask_ref r) {
   size_t i = 0;
   for (uint32_t n = 0; n < r.node; ++n) i += plan.nodes[n].parallelism;
@@ -94,8 +93,10 @@ class coordinator_actor : public caf::event_based_actor {
     set_down_handler([this](caf::down_msg& down) { on_down(down); });
     send(this, tick_atom::value);
     return {
-        [this](register_atom, const std::string& id, const std::string& address, uint32_t slots)
-            -> caf::result<caf::atom_value> { return on_register(id, address, slots); },
+        [this](register_atom, const std::string& id, const std::string& address, uint32_t slots,
+               uint32_t heartbeat_ms) -> caf::result<caf::atom_value> {
+          return on_register(id, address, slots, heartbeat_ms);
+        },
         [this](heartbeat_atom, const std::string& id) { on_heartbeat(id); },
         [this](leave_atom, const std::string& id) {
           lock_t lock(t_.mutex);
@@ -107,8 +108,13 @@ class coordinator_actor : public caf::event_based_actor {
           on_released(worker_id, job_id);
         },
         [this](tick_atom) { on_tick(); },
-        [this](schedule_atom, const std::string& job_id) { deploy(job_id); },
-        [this](cancel_atom, const std::string& job_id) { on_cancel(job_id); },
+        [this](const local_request& r) {
+          if (r.cancel) {
+            on_cancel(r.job_id);
+          } else {
+            deploy(r.job_id);
+          }
+        },
         [this](done_atom, const subtask_stats& stats) { on_done(stats); },
         [this](failed_atom, size_t node, uint32_t subtask, const std::string& message) {
           on_failed(node, subtask, message);
@@ -120,11 +126,16 @@ class coordinator_actor : public caf::event_based_actor {
   using lock_t = std::unique_lock<std::mutex>;
 
   caf::result<caf::atom_value> on_register(const std::string& id, const std::string& address,
-                                           uint32_t slots) {
+                                           uint32_t slots, uint32_t heartbeat_ms) {
     auto sender = caf::actor_cast<caf::actor>(current_sender());
     if (!sender) return refuse("register: anonymous sender");
     if (!is_path_safe_id(id)) return refuse("register: invalid worker id '" + id + "'");
     if (slots == 0) return refuse("register: worker '" + id + "' offers no slots");
+    if (2 * static_cast<int64_t>(heartbeat_ms) > t_.heartbeat_timeout.count()) {
+      return refuse("worker '" + id + "' heartbeats every " + std::to_string(heartbeat_ms) +
+                    " ms; the coordinator's heartbeat timeout of " +
+                    std::to_string(t_.heartbeat_timeout.count()) + " ms needs at most half that");
+    }
     lock_t lock(t_.mutex);
     auto it = t_.workers.find(id);
     if (it != t_.workers.end() && it->second.info.alive && it->second.handle != sender) {
@@ -212,6 +223,7 @@ class coordinator_actor : public caf::event_based_actor {
     add_stats(j->summary, stats);
     if (++j->finished_subtasks == j->refs.size() && j->stored.info.state == job_state::running) {
       j->stored.info.state = job_state::finished;
+      retire(*j);
       j->summary.seconds = std::chrono::duration<double>(clock::now() - j->started).count();
       spdlog::info("coordinator: job {} finished in {:.3f} s", j->stored.info.id,
                    j->summary.seconds);
@@ -377,6 +389,7 @@ class coordinator_actor : public caf::event_based_actor {
     if (info.state != job_state::pending && info.state != job_state::running) return;
     info.state = job_state::failed;
     info.error = message;
+    retire(j);
     for (auto& sub : info.subtasks) {
       if (sub.state != "finished" && sub.state != "failed" && sub.state != "lost") {
         sub.state = "cancelled";
@@ -423,9 +436,16 @@ class coordinator_actor : public caf::event_based_actor {
     t_.changed.notify_all();
   }
 
+  /// A job reached an end state: forget its subtask actors (late reports are ignored).
+  static void retire(job_entry& j) {
+    j.actors.clear();
+    j.subtask_of.clear();
+  }
+
   void check_cancelled(job_entry& j) {
     if (j.stored.info.state != job_state::cancelling || holds_slots(t_, j.stored.info.id)) return;
     j.stored.info.state = job_state::cancelled;
+    retire(j);
     for (auto& sub : j.stored.info.subtasks) {
       if (sub.state != "finished" && sub.state != "lost") sub.state = "cancelled";
     }
@@ -517,10 +537,10 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
   auto plan = std::make_shared<const job_plan>(std::move(*planned));
   std::unique_lock lock(table_.mutex);
 
-  uint32_t needed = 0;
+  uint64_t needed = 0;
   for (const auto& n : plan->nodes) needed += n.parallelism;
   std::vector<worker_entry*> alive;
-  uint32_t free = 0;
+  uint64_t free = 0;
   for (auto& [id, w] : table_.workers) {
     if (!w.info.alive) continue;
     alive.push_back(&w);
@@ -566,6 +586,7 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
           }
         }
       }
+      if (best == nullptr) return make_error(errc::internal, "scheduler: no free slot left");
       placed[n].push_back(best);
       --free_left[best];
       ++of_node[best];
@@ -590,7 +611,7 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
   table_.changed.notify_all();
   lock.unlock();
   spdlog::info("coordinator: job {} ('{}') accepted, {} subtasks", out.id, out.name, needed);
-  caf::anon_send(actor_, schedule_atom::value, out.id);
+  caf::anon_send(actor_, local_request{out.id, false});
   return out;
 }
 
@@ -626,7 +647,7 @@ result<job_info> cluster_coordinator::cancel(std::string_view job_id) {
   job_info out = info;
   table_.changed.notify_all();
   lock.unlock();
-  caf::anon_send(actor_, cancel_atom::value, out.id);
+  caf::anon_send(actor_, local_request{out.id, true});
   return out;
 }
 

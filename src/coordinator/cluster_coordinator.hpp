@@ -23,6 +23,14 @@
 
 namespace vigil {
 
+/// A request from the API threads to the coordinator actor: deploy (cancel = false) or cancel
+/// a job. Deliberately not a registered message type: it cannot arrive over the network, so
+/// only this process can schedule or cancel a job.
+struct local_request {
+  std::string job_id;
+  bool cancel = false;
+};
+
 struct coordinator_options {
   /// The CAF endpoint workers connect to; port 0 picks a free port (see cluster_port()).
   host_port cluster_listen{"127.0.0.1", 0};
@@ -119,3 +127,5 @@ class cluster_coordinator final : public coordinator_api {
 };
 
 }  // namespace vigil
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::local_request)

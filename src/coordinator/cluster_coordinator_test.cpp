@@ -250,7 +250,7 @@ TEST_F(ClusterCoordinatorTest, AWorkerThatStopsHeartbeatingIsDeclaredLost) {
   ASSERT_TRUE(coordinator) << sys.render(coordinator.error());
   caf::scoped_actor self{sys};
   self->request(*coordinator, 5s, register_atom::value, std::string("silent"),
-                std::string("127.0.0.1:1"), uint32_t{2})
+                std::string("127.0.0.1:1"), uint32_t{2}, uint32_t{100})
       .receive([](caf::atom_value) {}, [](caf::error& err) { FAIL() << caf::to_string(err); });
   ASSERT_EQ(core_->workers().size(), 1u);
   EXPECT_TRUE(core_->workers()[0].alive);
@@ -272,12 +272,28 @@ TEST_F(ClusterCoordinatorTest, RefusesASecondLiveWorkerWithTheSameId) {
   wo.id = "w1";
   wo.coordinator = {"127.0.0.1", core_->cluster_port()};
   wo.state_dir = state_dir_ / "dup";
+  wo.heartbeat_interval = 100ms;
   auto w = worker_node::start(wo, registry_);
   ASSERT_TRUE(w.ok());
   auto st = (*w)->wait();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.err().message.find("a live worker with id 'w1' is already registered"),
             std::string::npos)
+      << st.err().message;
+}
+
+TEST_F(ClusterCoordinatorTest, RefusesAWorkerHeartbeatingTooRarelyForTheTimeout) {
+  start_cluster(0, 1);
+  worker_options wo;
+  wo.id = "slow";
+  wo.coordinator = {"127.0.0.1", core_->cluster_port()};
+  wo.state_dir = state_dir_ / "slow";
+  wo.heartbeat_interval = 300ms;  // The timeout is 500 ms: at most 250 ms allowed.
+  auto w = worker_node::start(wo, registry_);
+  ASSERT_TRUE(w.ok());
+  auto st = (*w)->wait();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.err().message.find("heartbeats every 300 ms"), std::string::npos)
       << st.err().message;
 }
 

@@ -29,7 +29,7 @@ struct job_info {
   job_state state = job_state::pending;
   std::string error;                        ///< Why the job failed; empty otherwise.
   int64_t submitted_at_us = 0;              ///< µs since the Unix epoch, UTC.
-  std::vector<subtask_placement> subtasks;  ///< Graph order, then subtask order.
+  std::vector<subtask_placement> subtasks;  ///< Plan (topological) order, then subtask.
 };
 
 /// A worker process registered with the coordinator.

@@ -1,6 +1,8 @@
 #include "runtime/subtask_actor.hpp"
 
 #include <chrono>
+#include <optional>
+#include <string>
 
 namespace vigil {
 
@@ -8,6 +10,26 @@ namespace {
 
 std::chrono::microseconds us(int64_t v) {
   return std::chrono::microseconds(v);
+}
+
+/// Refuses wiring that does not fit the operator: channel and port indices out of range.
+std::optional<std::string> check_wiring(const subtask_wiring& w, const operator_traits& traits) {
+  size_t channels = w.channel_targets.size();
+  if (w.channel_target_input.size() != channels) return "channel lists of different sizes";
+  for (const auto& e : w.edges) {
+    if (e.port >= traits.output_ports.size()) return "edge from unknown output port";
+    if (e.part == partitioning::forward && e.channels.size() != 1) {
+      return "forward edge without exactly one channel";
+    }
+    for (size_t ch : e.channels) {
+      if (ch >= channels) return "edge to unknown channel " + std::to_string(ch);
+    }
+  }
+  size_t in_ports = traits.variadic_input ? 1 : traits.input_ports.size();
+  for (const auto& in : w.inputs) {
+    if (in.port >= in_ports) return "input on unknown port " + std::to_string(in.port);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -33,18 +55,56 @@ caf::behavior subtask_actor::make_behavior() {
         return caf::atom("ok");
       },
       [this](start_atom) { on_start(); },
-      [this](batch_atom, uint32_t ch, const batch_ptr& b) { on_batch(ch, b); },
-      [this](watermark_atom, uint32_t ch, int64_t wm) { on_watermark(ch, wm); },
-      [this](idle_atom, uint32_t ch) { on_idle(ch); },
-      [this](eos_atom, uint32_t ch) { on_eos(ch); },
-      [this](credit_atom, uint32_t ch, uint32_t n) { on_credit(ch, n); },
-      [this](poll_atom) { poll_source(); },
-      [this](tick_atom) { on_tick(); },
+      [this](batch_atom, uint32_t ch, const batch_ptr& b) {
+        if (check_input(ch, "batch") && b) on_batch(ch, b);
+      },
+      [this](watermark_atom, uint32_t ch, int64_t wm) {
+        if (check_input(ch, "watermark")) on_watermark(ch, wm);
+      },
+      [this](idle_atom, uint32_t ch) {
+        if (check_input(ch, "idle")) on_idle(ch);
+      },
+      [this](eos_atom, uint32_t ch) {
+        if (check_input(ch, "eos")) on_eos(ch);
+      },
+      [this](credit_atom, uint32_t ch, uint32_t n) {
+        if (!router_ || ch >= wiring_.channel_targets.size()) {
+          fail("credit for unknown output channel " + std::to_string(ch));
+          return;
+        }
+        on_credit(ch, n);
+      },
+      [this](poll_atom) {
+        if (router_) poll_source();
+      },
+      [this](tick_atom) {
+        if (router_) on_tick();
+      },
   };
+}
+
+bool subtask_actor::check_input(uint32_t ch, const char* what) {
+  if (router_ && ch < wiring_.inputs.size()) return true;
+  fail(std::string(what) + (router_ ? " on unknown input channel " + std::to_string(ch)
+                                    : " before the subtask was wired"));
+  return false;
+}
+
+void subtask_actor::on_exit() {
+  // Wiring holds handles of the neighbours, which hold ours: drop them so that the actors can
+  // be destroyed, and close the state backend (RocksDB files) now, not at process exit.
+  driver_.reset();
+  router_.reset();
+  wiring_ = subtask_wiring{};
+  spec_.executor = nullptr;
 }
 
 caf::error subtask_actor::on_wire(subtask_wiring w) {
   if (router_) return caf::make_error(caf::sec::runtime_error, "subtask wired twice");
+  if (auto bad = check_wiring(w, node_.factory->traits())) {
+    fail("invalid wiring: " + *bad);
+    return caf::make_error(caf::sec::runtime_error, "invalid wiring: " + *bad);
+  }
   wiring_ = std::move(w);
   const job_plan& plan = *spec_.plan;
   router_ = std::make_unique<output_router>(static_cast<channel_transport&>(*this), wiring_.edges,
@@ -186,18 +246,15 @@ void subtask_actor::on_credit(uint32_t ch, uint32_t n) {
   maybe_done();
 }
 
-void subtask_actor::send_source_watermark(bool force) {
+void subtask_actor::send_source_watermark() {
+  polls_since_watermark_ = 0;
   if (source_watermark_ <= sent_watermark_) return;
-  int64_t now = operator_context::now_us();
-  if (!force && now - watermark_sent_at_us_ < spec_.plan->linger_us) return;
   router_->broadcast_watermark(source_watermark_);
   sent_watermark_ = source_watermark_;
-  watermark_sent_at_us_ = now;
 }
 
 void subtask_actor::on_tick() {
   if (done_ || finished_) return;
-  if (wiring_.inputs.empty()) send_source_watermark(true);
   router_->flush_partial();
   driver_->advance_processing_time(operator_context::now_us());
   delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
@@ -217,7 +274,9 @@ void subtask_actor::poll_source() {
   if (r.watermark > source_watermark_) {
     source_watermark_ = r.watermark;
     driver_->context().watermark = r.watermark;
-    send_source_watermark(false);
+  }
+  if (r.st != poll_result::state::more || ++polls_since_watermark_ >= watermark_every_polls) {
+    send_source_watermark();
   }
   switch (r.st) {
     case poll_result::state::more:
@@ -238,7 +297,7 @@ void subtask_actor::poll_source() {
       if (idle_timeout > 0 && !idle_sent_) {
         int64_t idle_at = no_data_since_us_ + idle_timeout;
         if (now >= idle_at) {
-          send_source_watermark(true);
+          send_source_watermark();
           router_->broadcast_idle();
           idle_sent_ = true;
         } else {

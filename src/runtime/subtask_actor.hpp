@@ -46,9 +46,12 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   void poll_source();
 
   void advance_to(std::optional<int64_t> wm);
-  /// Sources: sends the pending watermark if one linger interval passed since the last (or
-  /// `now` is forced).
-  void send_source_watermark(bool force);
+  /// Sources: sends the operator's watermark if it moved since the last one sent.
+  void send_source_watermark();
+  /// True if `ch` is an input of a wired subtask; otherwise fails the subtask (a message that
+  /// no Vigil peer sends) and returns false.
+  bool check_input(uint32_t ch, const char* what);
+  void on_exit() override;
   void grant_credit(uint32_t ch);
   void pay_owed_credit();
   void finish_inputs();
@@ -68,13 +71,16 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   std::vector<uint32_t> owed_credit_;
   uint32_t credit_grant_ = 1;
   uint64_t records_in_ = 0;
-  // Sources: the watermark the operator reported, and the one last sent downstream. Sending is
-  // coalesced to once per linger interval (and before an idle marker), so that a fast source
-  // neither floods its channels with watermarks nor cuts every hash batch short: the router
-  // flushes partial batches before each watermark.
+  // Sources: the watermark the operator reported, and the one last sent downstream. A source
+  // that keeps returning `more` sends its watermark after every watermark_every_polls polls,
+  // otherwise after every poll (and always before an idle marker), so that a fast source
+  // neither floods its channels with watermarks nor cuts every hash batch short (the router
+  // flushes partial batches before each watermark). Counted in polls, not wall time, so which
+  // records precede which watermark does not depend on timing.
+  static constexpr uint32_t watermark_every_polls = 8;
   int64_t source_watermark_ = min_watermark;
   int64_t sent_watermark_ = min_watermark;
-  int64_t watermark_sent_at_us_ = 0;
+  uint32_t polls_since_watermark_ = 0;
   int64_t no_data_since_us_ = 0;
   bool idle_sent_ = false;       ///< Sources: idle declared since the last data.
   bool idle_forwarded_ = false;  ///< All inputs idle and that was forwarded downstream.

@@ -85,13 +85,15 @@ int main(int argc, char** argv) {
   std::printf("vigil-worker: %s data %s coordinator %s\n", id.c_str(), (*node)->address().c_str(),
               coord->to_string().c_str());
   std::fflush(stdout);
-  std::thread([&signals, n = node->get()] {
+  std::thread on_signal([&signals, n = node->get()] {
     int sig = 0;
     sigwait(&signals, &sig);
-    spdlog::info("worker: signal {}, shutting down", sig);
+    if (sig == SIGTERM || sig == SIGINT) spdlog::info("worker: signal {}, shutting down", sig);
     n->stop();
-  }).detach();
+  });
   auto st = (*node)->wait();
+  pthread_kill(on_signal.native_handle(), SIGTERM);  // Ends the sigwait if no signal came.
+  on_signal.join();
   if (!st) {
     std::fprintf(stderr, "vigil-worker: %s\n", st.err().message.c_str());
     return st.err().code == vigil::errc::invalid_argument ? 2 : 1;

@@ -20,6 +20,12 @@ caf::error refuse(std::string message) {
   return caf::make_error(caf::sec::runtime_error, std::move(message));
 }
 
+/// A deliberate refusal by a Vigil actor (made by refuse()), not a transport failure.
+bool is_refusal(const caf::error& err) {
+  return err.category() == caf::atom("system") &&
+         err.code() == static_cast<uint8_t>(caf::sec::runtime_error);
+}
+
 /// The worker's side of one coordinator connection: registers the slots, heartbeats, deploys
 /// and cancels subtasks. Quits when the coordinator goes away, stopping every subtask first.
 class worker_actor : public caf::event_based_actor {
@@ -39,11 +45,10 @@ class worker_actor : public caf::event_based_actor {
     set_down_handler([this](caf::down_msg& down) { on_down(down); });
     set_exit_handler([this](caf::exit_msg& msg) {
       send(coordinator_, leave_atom::value, opts_.id);  // A stop, not a crash.
-      stop_all_subtasks();
-      quit(msg.reason);
+      drain_and_quit(msg.reason);
     });
     request(coordinator_, std::chrono::seconds(10), register_atom::value, opts_.id, address_,
-            opts_.slots)
+            opts_.slots, static_cast<uint32_t>(opts_.heartbeat_interval.count()))
         .then(
             [this](caf::atom_value) {
               spdlog::info("worker {}: registered with the coordinator ({} slots, data at {})",
@@ -52,6 +57,11 @@ class worker_actor : public caf::event_based_actor {
             },
             [this](caf::error& err) {
               auto text = error_text(err);
+              if (!is_refusal(err)) {  // A timeout or a lost connection: the node retries.
+                spdlog::warn("worker {}: registration failed: {}", opts_.id, text);
+                quit(err);
+                return;
+              }
               spdlog::error("worker {}: registration refused: {}", opts_.id, text);
               refused_(make_error(errc::invalid_argument, "registration refused: " + text));
               quit(err);
@@ -83,7 +93,10 @@ class worker_actor : public caf::event_based_actor {
                                               const std::vector<subtask_ref>& refs,
                                               const caf::actor& master) {
     if (!is_path_safe_id(job_id)) return refuse("deploy: invalid job id '" + job_id + "'");
-    if (jobs_.count(job_id) != 0) return refuse("deploy: job '" + job_id + "' is already here");
+    if (jobs_.count(job_id) != 0 || dialling_.count(job_id) != 0) {
+      return refuse("deploy: job '" + job_id + "' is already here");
+    }
+    if (draining_) return refuse("deploy " + job_id + ": the worker is stopping");
     v1::JobGraph g;
     if (!g.ParseFromString(graph)) return refuse("deploy " + job_id + ": the graph does not parse");
     auto planned = plan_job(g, registry_);
@@ -106,16 +119,21 @@ class worker_actor : public caf::event_based_actor {
       if (!hp) return refuse("deploy " + job_id + ": " + hp.err().message);
       dial.push_back(*hp);
     }
+    if (dial.empty()) return spawn_job(job_id, plan, refs, master);
     auto rp = make_response_promise<std::vector<caf::actor>>();
     auto pending = std::make_shared<size_t>(dial.size());
     auto failed = std::make_shared<bool>(false);
+    dialling_[job_id] = false;
     auto finish = [this, rp, job_id, plan, refs, master]() mutable {
+      bool cancelled = dialling_[job_id] || draining_;
+      dialling_.erase(job_id);
+      if (cancelled) {
+        rp.deliver(refuse("deploy " + job_id + ": cancelled"));
+        send(coordinator_, released_atom::value, opts_.id, job_id);
+        return;
+      }
       rp.deliver(spawn_job(job_id, plan, refs, master));
     };
-    if (dial.empty()) {
-      finish();
-      return rp;
-    }
     auto mm = system().middleman().actor_handle();
     for (const auto& hp : dial) {
       request(mm, std::chrono::seconds(10), caf::connect_atom::value, hp.host, hp.port)
@@ -124,9 +142,10 @@ class worker_actor : public caf::event_based_actor {
                                         const std::set<std::string>&) mutable {
                 if (--*pending == 0 && !*failed) finish();
               },
-              [rp, failed, hp, job_id](caf::error& err) mutable {
+              [this, rp, failed, hp, job_id](caf::error& err) mutable {
                 if (*failed) return;
                 *failed = true;
+                dialling_.erase(job_id);
                 rp.deliver(refuse("deploy " + job_id + ": cannot reach worker at " +
                                   hp.to_string() + ": " + error_text(err)));
               });
@@ -160,6 +179,10 @@ class worker_actor : public caf::event_based_actor {
   }
 
   void cancel(const std::string& job_id) {
+    if (auto d = dialling_.find(job_id); d != dialling_.end()) {
+      d->second = true;  // The deploy answers "cancelled" and releases when its dials end.
+      return;
+    }
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) {
       send(coordinator_, released_atom::value, opts_.id, job_id);  // Nothing (left) here.
@@ -171,8 +194,7 @@ class worker_actor : public caf::event_based_actor {
   void on_down(const caf::down_msg& down) {
     if (down.source == coordinator_.address()) {
       spdlog::warn("worker {}: lost the coordinator; stopping {} job(s)", opts_.id, jobs_.size());
-      stop_all_subtasks();
-      quit();
+      drain_and_quit(caf::exit_reason::normal);
       return;
     }
     auto it = job_of_.find(down.source);
@@ -181,6 +203,17 @@ class worker_actor : public caf::event_based_actor {
     job_of_.erase(it);
     auto j = jobs_.find(job_id);
     if (j != jobs_.end() && --j->second.live == 0) release(job_id);
+    if (draining_ && jobs_.empty()) quit(drain_reason_);
+  }
+
+  /// Stops every subtask and quits once all are down, so that their state directories are
+  /// removed (release) before the worker goes away or reconnects.
+  void drain_and_quit(caf::error reason) {
+    if (draining_) return;
+    draining_ = true;
+    drain_reason_ = std::move(reason);
+    stop_all_subtasks();
+    if (jobs_.empty()) quit(drain_reason_);
   }
 
   /// Every subtask of the job has stopped: frees its state and tells the coordinator.
@@ -206,6 +239,9 @@ class worker_actor : public caf::event_based_actor {
   std::function<void(error)> refused_;
   std::map<std::string, job> jobs_;
   std::map<caf::actor_addr, std::string> job_of_;
+  std::map<std::string, bool> dialling_;  ///< Deploys waiting for peer connections: cancelled?
+  bool draining_ = false;
+  caf::error drain_reason_;
 };
 
 }  // namespace
