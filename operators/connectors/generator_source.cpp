@@ -1,6 +1,7 @@
 #include "operators/connectors/generator_source.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <optional>
 
 #include "operators/connectors/json_format.hpp"
@@ -90,6 +91,34 @@ class generator_source final : public operator_base {
     out.emit(0, builder_.finish());
     if (exhausted()) return {poll_result::state::finished, 0, max_watermark};
     return {poll_result::state::more, 0, watermark_};
+  }
+
+  /// The position: next sequence number, records emitted, watermark (3 x int64, little-endian).
+  std::string snapshot_state(int64_t) override {
+    std::string out(3 * sizeof(int64_t), '\0');
+    const int64_t fields[3] = {static_cast<int64_t>(next_seq_), static_cast<int64_t>(emitted_),
+                               watermark_};
+    std::memcpy(out.data(), fields, sizeof fields);
+    return out;
+  }
+
+  status restore_state(std::string_view bytes) override {
+    int64_t fields[3];
+    if (bytes.size() != sizeof fields) {
+      return make_error(
+          errc::state_error,
+          "generator: snapshot of " + std::to_string(bytes.size()) + " bytes, expected 24");
+    }
+    std::memcpy(fields, bytes.data(), sizeof fields);
+    if (fields[0] < 0 || fields[1] < 0 ||
+        static_cast<uint64_t>(fields[0]) % stride_ != ctx_->subtask_index % stride_) {
+      return make_error(errc::state_error,
+                        "generator: the snapshot belongs to another subtask or parallelism");
+    }
+    next_seq_ = static_cast<uint64_t>(fields[0]);
+    emitted_ = static_cast<uint64_t>(fields[1]);
+    watermark_ = fields[2];
+    return {};
   }
 
  private:

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/ids.hpp"
 #include "coordinator/embedded_cluster.hpp"
 #include "engine/engine.hpp"
 #include "graph/yaml_loader.hpp"
@@ -57,6 +58,11 @@ int main(int argc, char** argv) {
   run->add_option("graph", graph_path, "Job graph file")->required();
   run->add_option("--state-dir", state_dir, "Directory for RocksDB state");
   run->add_option("--threads", threads, "Actor system threads (0 = one per core)");
+  std::string checkpoint_dir =
+      (std::filesystem::temp_directory_path() / "vigil-checkpoints").string();
+  run->add_option("--checkpoint-dir", checkpoint_dir,
+                  "Checkpoint storage; the job's checkpoints go to <dir>/<job name>")
+      ->capture_default_str();
   run->add_flag("-q,--quiet", quiet, "Do not print the run summary");
   run->add_option("--workers", workers,
                   "Run on an embedded cluster: a coordinator and this many workers in this "
@@ -104,6 +110,8 @@ int main(int argc, char** argv) {
   opts.state_dir = (std::filesystem::path(state_dir) / std::to_string(::getpid())).string();
   opts.threads = threads;
   opts.cancel = &cancel_requested;
+  opts.checkpoint_dir =
+      (std::filesystem::path(checkpoint_dir) / vigil::to_path_safe_id(plan->name)).string();
   auto summary = workers == 0 ? vigil::run_local(*plan, opts)
                               : run_embedded(graph_path, registry, workers, *plan, opts);
   std::error_code ec;

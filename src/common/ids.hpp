@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <string>
 #include <string_view>
 
 namespace vigil {
@@ -13,6 +14,18 @@ inline bool is_path_safe_id(std::string_view id) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.';
   });
+}
+
+/// A path-safe id made from free text (e.g. a job name): characters outside [A-Za-z0-9_-]
+/// become '-', at most `max_len` characters; "job" if nothing is left.
+inline std::string to_path_safe_id(std::string_view text, size_t max_len = 48) {
+  std::string out;
+  for (char c : text.substr(0, max_len)) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    out += ok ? c : '-';
+  }
+  return out.empty() ? std::string("job") : out;
 }
 
 }  // namespace vigil

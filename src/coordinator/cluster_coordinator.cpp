@@ -59,13 +59,7 @@ void persist(table& t, const job_entry& j) {
 /// "windowed counts" -> "windowed-counts-3fa2c1": readable, path-safe and unique.
 std::string new_job_id(const std::string& name, const table& t) {
   static std::mt19937_64 rng{std::random_device{}()};
-  std::string base;
-  for (char c : name.substr(0, 48)) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
-    base += ok ? c : '-';
-  }
-  if (base.empty()) base = "job";
+  std::string base = to_path_safe_id(name);
   for (;;) {
     char suffix[8];
     std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rng() & 0xffffff));

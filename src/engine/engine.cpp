@@ -91,6 +91,17 @@ std::string describe_summary(const job_summary& s) {
                   static_cast<unsigned long long>(source_rows), source_rows / s.seconds);
     out += buf;
   }
+  const auto& c = s.checkpoints;
+  if (c.completed > 0 || c.failed > 0) {
+    std::snprintf(
+        buf, sizeof buf,
+        "  checkpoints: %llu completed (last %lld, %llu bytes), %llu failed, %llu bytes "
+        "copied to storage\n",
+        static_cast<unsigned long long>(c.completed), static_cast<long long>(c.last_completed),
+        static_cast<unsigned long long>(c.last_bytes), static_cast<unsigned long long>(c.failed),
+        static_cast<unsigned long long>(c.bytes_copied));
+    out += buf;
+  }
   return out;
 }
 

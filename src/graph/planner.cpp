@@ -135,6 +135,19 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
   out.linger_us = (ex.linger_ms() == 0 ? 5 : ex.linger_ms()) * int64_t{1000};
   out.channel_credits = ex.channel_credits() == 0 ? 4 : ex.channel_credits();
   uint32_t default_parallelism = ex.default_parallelism() == 0 ? 1 : ex.default_parallelism();
+  const auto& cp = g.checkpoints();
+  if (cp.interval_ms() < 0 || cp.interval_ms() > max_ms) {
+    return make_error(errc::invalid_graph,
+                      "checkpoints.interval_ms: must be between 0 and " + std::to_string(max_ms));
+  }
+  if (cp.timeout_ms() < 0 || cp.timeout_ms() > max_ms) {
+    return make_error(errc::invalid_graph,
+                      "checkpoints.timeout_ms: must be between 0 and " + std::to_string(max_ms));
+  }
+  out.checkpoint_interval_us = cp.interval_ms() * 1000;
+  out.checkpoint_timeout_us = (cp.timeout_ms() == 0 ? 60000 : cp.timeout_ms()) * 1000;
+  out.checkpoint_retain = cp.retain() == 0 ? 3 : cp.retain();
+  out.tolerable_checkpoint_failures = cp.tolerable_failures() == 0 ? 3 : cp.tolerable_failures();
 
   // Nodes: ids, operators, parallelism.
   if (g.nodes_size() == 0) return make_error(errc::invalid_graph, "nodes: the graph has no nodes");

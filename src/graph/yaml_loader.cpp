@@ -178,8 +178,9 @@ class reader {
 
   result<v1::JobGraph> graph_of(const YAML::Node& root) const {
     if (!root.IsMap()) return fail(root, "graph", "expected a mapping at the top level");
-    VIGIL_TRY(check_keys(root, "",
-                         {"name", "nodes", "edges", "max_parallelism", "watermarks", "execution"}));
+    VIGIL_TRY(check_keys(
+        root, "",
+        {"name", "nodes", "edges", "max_parallelism", "watermarks", "execution", "checkpoints"}));
     v1::JobGraph g;
     if (root["name"]) {
       auto name = string_of(root["name"], "name");
@@ -221,6 +222,26 @@ class reader {
         auto v = uint_of(e[s.key], std::string("execution.") + s.key);
         if (!v) return v.err();
         (ex->*s.set)(*v);
+      }
+    }
+    if (const auto& c = root["checkpoints"]) {
+      VIGIL_TRY(check_keys(c, "checkpoints",
+                           {"interval_ms", "timeout_ms", "retain", "tolerable_failures"}));
+      auto* cp = g.mutable_checkpoints();
+      for (auto [key, set] : {std::pair{"interval_ms", &v1::CheckpointSettings::set_interval_ms},
+                              std::pair{"timeout_ms", &v1::CheckpointSettings::set_timeout_ms}}) {
+        if (!c[key]) continue;
+        auto v = int_of(c[key], std::string("checkpoints.") + key);
+        if (!v) return v.err();
+        (cp->*set)(*v);
+      }
+      for (auto [key, set] :
+           {std::pair{"retain", &v1::CheckpointSettings::set_retain},
+            std::pair{"tolerable_failures", &v1::CheckpointSettings::set_tolerable_failures}}) {
+        if (!c[key]) continue;
+        auto v = uint_of(c[key], std::string("checkpoints.") + key);
+        if (!v) return v.err();
+        (cp->*set)(*v);
       }
     }
     const auto& nodes = root["nodes"];

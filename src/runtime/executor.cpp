@@ -1,10 +1,12 @@
 #include "runtime/executor.hpp"
 
+#include <algorithm>
 #include <caf/all.hpp>
 #include <chrono>
 #include <filesystem>
 #include <map>
 
+#include "runtime/checkpoint_coordinator.hpp"
 #include "runtime/messages.hpp"
 #include "runtime/subtask_actor.hpp"
 #include "runtime/wire.hpp"
@@ -38,6 +40,10 @@ void add_stats(job_summary& summary, const subtask_stats& st) {
 }
 
 result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
+  if (plan.checkpoint_interval_us > 0 && opts.checkpoint_dir.empty()) {
+    return make_error(errc::invalid_argument,
+                      "checkpoints.interval_ms is set but no checkpoint directory was given");
+  }
   // The subtasks share the plan; the caller keeps it alive until this returns.
   std::shared_ptr<const job_plan> shared_plan(&plan, [](const job_plan*) {});
   auto started = std::chrono::steady_clock::now();
@@ -62,6 +68,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
           (std::filesystem::path(opts.state_dir) / (plan.nodes[n].id + "-" + std::to_string(s)))
               .string();
       spec.executor = caf::actor_cast<caf::actor>(self);
+      if (plan.checkpoint_interval_us > 0) spec.checkpoint_dir = opts.checkpoint_dir;
       actors[n].push_back(sys.spawn<subtask_actor>(std::move(spec)));
       self->monitor(actors[n].back());
       names[actors[n].back().address()] =
@@ -89,6 +96,31 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
 
   job_summary summary = empty_summary(plan);
 
+  // Periodic aligned checkpoints, when the graph asks for them.
+  std::vector<std::vector<bool>> subtask_done(plan.nodes.size());
+  for (size_t n = 0; n < plan.nodes.size(); ++n) subtask_done[n].resize(plan.nodes[n].parallelism);
+  std::vector<bool> is_source(plan.nodes.size(), true);
+  for (const auto& e : plan.edges) is_source[e.to] = false;
+  auto send_to_live = [&](bool sources_only, auto&&... msg) {
+    for (size_t n = 0; n < plan.nodes.size(); ++n) {
+      if (sources_only && !is_source[n]) continue;
+      for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) {
+        if (!subtask_done[n][s]) self->send(actors[n][s], msg...);
+      }
+    }
+  };
+  std::optional<checkpoint_coordinator> checkpoints;
+  if (plan.checkpoint_interval_us > 0) {
+    checkpoints.emplace(
+        plan, std::make_shared<checkpoint_storage>(opts.checkpoint_dir),
+        [&](int64_t id) { send_to_live(true, trigger_atom::value, id); },
+        [&](int64_t id) { send_to_live(false, complete_atom::value, id); });
+    checkpoints->start(operator_context::now_us());
+  }
+  auto checkpoint_status = [&](status st) {
+    if (!st && !failure) failure = st.err();
+  };
+
   size_t finished = 0;
   bool waiting_for_report = failure.has_value();
   if (!failure) {
@@ -96,12 +128,31 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
       for (auto& a : node) self->send(a, start_atom::value);
     }
   }
-  auto poll_interval = std::chrono::milliseconds(50);
+  auto poll_interval =
+      std::chrono::milliseconds(plan.checkpoint_interval_us > 0
+                                    ? std::clamp<int64_t>(plan.checkpoint_interval_us / 4000, 1, 50)
+                                    : 50);
   while (finished < total && (!failure || waiting_for_report)) {
     self->receive(
         [&](done_atom, const subtask_stats& st) {
           ++finished;
           add_stats(summary, st);
+          if (st.node < subtask_done.size() && st.subtask < subtask_done[st.node].size()) {
+            subtask_done[st.node][st.subtask] = true;
+            if (checkpoints) {
+              checkpoint_status(
+                  checkpoints->on_finished(st.node, st.subtask, operator_context::now_us()));
+            }
+          }
+        },
+        [&](ack_atom, const checkpoint_ack& ack) {
+          if (checkpoints) checkpoint_status(checkpoints->on_ack(ack, operator_context::now_us()));
+        },
+        [&](decline_atom, int64_t id, size_t node, uint32_t subtask, const std::string& why) {
+          if (checkpoints) {
+            checkpoint_status(
+                checkpoints->on_decline(id, node, subtask, why, operator_context::now_us()));
+          }
         },
         [&](failed_atom, size_t node, uint32_t subtask, const std::string& message) {
           failure = make_error(errc::internal, "node '" + plan.nodes[node].id + "' subtask " +
@@ -122,7 +173,9 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
                 failure = make_error(errc::internal, "cancelled");
               }
             });
+    if (checkpoints && !failure) checkpoint_status(checkpoints->tick(operator_context::now_us()));
   }
+  if (checkpoints) summary.checkpoints = checkpoints->summary();
   if (failure) {
     stop_all();
     return *failure;

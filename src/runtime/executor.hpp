@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "runtime/checkpoint_coordinator.hpp"
 #include "runtime/job_plan.hpp"
 
 namespace vigil {
@@ -24,6 +25,7 @@ struct job_summary {
   std::string name;
   double seconds = 0;
   std::vector<node_summary> nodes;
+  checkpoint_summary checkpoints;
 };
 
 struct subtask_stats;
@@ -40,6 +42,9 @@ struct run_options {
   size_t threads = 0;
   /// When set to true from another thread (e.g. a signal handler), the job is cancelled.
   const std::atomic<bool>* cancel = nullptr;
+  /// The job's checkpoint storage (docs/design/0006-checkpoints.md); required when the graph
+  /// sets checkpoints.interval_ms.
+  std::string checkpoint_dir;
 };
 
 /// Runs a planned job in this process: one CAF actor per subtask, wired with credit-based

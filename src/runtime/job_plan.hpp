@@ -38,6 +38,10 @@ struct job_plan {
   uint32_t batch_size = 1024;
   int64_t linger_us = 5000;
   uint32_t channel_credits = 4;
+  int64_t checkpoint_interval_us = 0;  ///< 0: no checkpoints.
+  int64_t checkpoint_timeout_us = 60'000'000;
+  uint32_t checkpoint_retain = 3;
+  uint32_t tolerable_checkpoint_failures = 3;
 };
 
 }  // namespace vigil

@@ -16,6 +16,8 @@ using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using watermark_atom = caf::atom_constant<caf::atom("wm")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using eos_atom = caf::atom_constant<caf::atom("eos")>;
+/// Checkpoint barrier: (barrier, input channel, checkpoint id).
+using barrier_atom = caf::atom_constant<caf::atom("barrier")>;
 /// Receiver to sender: (credit, sender output channel index, number of batches).
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
@@ -26,6 +28,16 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+
+// Checkpoints between the checkpoint coordinator (executor or job master) and subtasks.
+/// Coordinator to sources: (trigger, checkpoint id, storage root) inject barrier id.
+using trigger_atom = caf::atom_constant<caf::atom("trigger")>;
+/// Subtask to coordinator: (ack, checkpoint_ack).
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+/// Subtask to coordinator: (decline, checkpoint id, node, subtask, reason).
+using decline_atom = caf::atom_constant<caf::atom("decline")>;
+/// Coordinator to subtasks: (complete, checkpoint id).
+using complete_atom = caf::atom_constant<caf::atom("complete")>;
 
 // Cluster control between the coordinator, job masters and workers (src/coordinator,
 // src/worker; docs/design/0005-cluster.md).
@@ -88,6 +100,22 @@ struct subtask_stats {
   uint64_t late_records = 0;
   uint64_t dropped_records = 0;
 };
+
+/// A subtask stored its part of a checkpoint.
+struct checkpoint_ack {
+  int64_t id = 0;
+  size_t node = 0;
+  uint32_t subtask = 0;
+  uint64_t bytes = 0;         ///< Size of its snapshot.
+  uint64_t bytes_copied = 0;  ///< New bytes copied to checkpoint storage for it.
+  int64_t duration_us = 0;    ///< From barrier alignment to stored.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkpoint_ack& x) {
+  return f(caf::meta::type_name("vigil.checkpoint_ack"), x.id, x.node, x.subtask, x.bytes,
+           x.bytes_copied, x.duration_us);
+}
 
 /// CAF 0.17 inspection: serializable, so that a remote worker can report to the coordinator.
 template <class Inspector>

@@ -178,6 +178,24 @@ class operator_base {
     (void)out;
     return {};
   }
+
+  // Checkpoints (docs/design/0006-checkpoints.md). Keyed state in ctx.state and timers are
+  // snapshotted by the runtime; these hooks cover what an operator keeps elsewhere.
+
+  /// The operator's non-keyed state (e.g. a source's read position) for checkpoint `id`,
+  /// taken at the barrier: after everything before it was processed, before anything after.
+  virtual std::string snapshot_state(int64_t checkpoint_id) {
+    (void)checkpoint_id;
+    return {};
+  }
+  /// Restores what snapshot_state() returned, after open() and before any input or poll.
+  /// An error (e.g. bytes this version cannot read) fails the job.
+  virtual status restore_state(std::string_view bytes) {
+    (void)bytes;
+    return {};
+  }
+  /// Checkpoint `id` is complete on every subtask: output held back for it may become visible.
+  virtual void notify_checkpoint_complete(int64_t checkpoint_id) { (void)checkpoint_id; }
 };
 
 }  // namespace vigil

@@ -135,6 +135,10 @@ void output_router::broadcast_idle() {
   broadcast_control(channel_item::kind::idle, 0);
 }
 
+void output_router::broadcast_barrier(int64_t id) {
+  broadcast_control(channel_item::kind::barrier, id);
+}
+
 void output_router::broadcast_eos() {
   broadcast_control(channel_item::kind::eos, 0);
 }

@@ -12,10 +12,10 @@ namespace vigil {
 /// What travels on a channel, in order: batches (each costs one credit) and control items
 /// (watermark, idle, end of stream) that cost none but never overtake a queued batch.
 struct channel_item {
-  enum class kind : uint8_t { batch, watermark, idle, eos };
+  enum class kind : uint8_t { batch, watermark, idle, eos, barrier };
   kind k = kind::batch;
   batch_ptr batch;
-  int64_t watermark = 0;
+  int64_t watermark = 0;  ///< The watermark, or a barrier's checkpoint id.
 };
 
 /// Delivers channel items to the subtask at the other end (a CAF send in the runtime, a vector
@@ -59,6 +59,8 @@ class output_router final : public output {
   void broadcast_watermark(int64_t wm);
   void broadcast_idle();
   void broadcast_eos();
+  /// The checkpoint barrier `id`, behind everything emitted before it on every channel.
+  void broadcast_barrier(int64_t id);
 
   bool blocked() const { return queued_ > 0; }
   /// Rows emitted on each output port so far.

@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -645,6 +646,27 @@ class rocksdb_state_backend final : public state_backend {
     } else {
       cache_.write(i, value);
     }
+  }
+
+  result<std::string> checkpoint_to(const std::string& dir) override {
+    write_back();
+    if (!error_.ok()) return error_.err();
+    rocksdb::Checkpoint* raw = nullptr;
+    if (auto s = rocksdb::Checkpoint::Create(db_.get(), &raw); !s.ok()) {
+      return make_error(errc::state_error, "state backend: checkpoint: " + s.ToString());
+    }
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    // log_size_for_flush 0: always flush first (writes skip the WAL, so the memtables must
+    // become SST files to be part of the checkpoint).
+    if (auto s = checkpoint->CreateCheckpoint(dir, 0); !s.ok()) {
+      return make_error(errc::state_error,
+                        "state backend: checkpoint to " + dir + ": " + s.ToString());
+    }
+    std::string identity;
+    if (auto s = db_->GetDbIdentity(identity); !s.ok()) {
+      return make_error(errc::state_error, "state backend: identity: " + s.ToString());
+    }
+    return identity;
   }
 
   void remove_key() { cache_.erase(lookup(lookup_mode::blind)); }

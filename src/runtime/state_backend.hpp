@@ -96,6 +96,13 @@ class state_backend {
 
   /// Forces a flush and compaction (tests of TTL clean-up use it).
   virtual status compact() = 0;
+
+  /// Writes everything (write-back cache, memtables) to SST files and creates a RocksDB
+  /// checkpoint of the current state in `dir` (which must not exist): hard links to the
+  /// immutable SST files plus copies of the small metadata files. Cheap once flushed. Returns
+  /// the RocksDB instance's identity (unique per instance: SST numbers are unique only within
+  /// one).
+  virtual result<std::string> checkpoint_to(const std::string& dir) = 0;
 };
 
 }  // namespace vigil

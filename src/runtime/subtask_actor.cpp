@@ -12,6 +12,14 @@ std::chrono::microseconds us(int64_t v) {
   return std::chrono::microseconds(v);
 }
 
+channel_item item_of(channel_item::kind k, batch_ptr batch = nullptr, int64_t value = 0) {
+  channel_item item;
+  item.k = k;
+  item.batch = std::move(batch);
+  item.watermark = value;
+  return item;
+}
+
 /// Refuses wiring that does not fit the operator: channel and port indices out of range.
 std::optional<std::string> check_wiring(const subtask_wiring& w, const operator_traits& traits) {
   size_t channels = w.channel_targets.size();
@@ -55,17 +63,38 @@ caf::behavior subtask_actor::make_behavior() {
         return caf::atom("ok");
       },
       [this](start_atom) { on_start(); },
-      [this](batch_atom, uint32_t ch, const batch_ptr& b) {
-        if (check_input(ch, "batch") && b) on_batch(ch, b);
+      [this](batch_atom, uint32_t ch, batch_ptr& b) {
+        if (check_input(ch, "batch") && b)
+          receive(ch, item_of(channel_item::kind::batch, std::move(b)));
       },
       [this](watermark_atom, uint32_t ch, int64_t wm) {
-        if (check_input(ch, "watermark")) on_watermark(ch, wm);
+        if (check_input(ch, "watermark"))
+          receive(ch, item_of(channel_item::kind::watermark, nullptr, wm));
       },
       [this](idle_atom, uint32_t ch) {
-        if (check_input(ch, "idle")) on_idle(ch);
+        if (check_input(ch, "idle")) receive(ch, item_of(channel_item::kind::idle));
       },
       [this](eos_atom, uint32_t ch) {
-        if (check_input(ch, "eos")) on_eos(ch);
+        if (check_input(ch, "eos")) receive(ch, item_of(channel_item::kind::eos));
+      },
+      [this](barrier_atom, uint32_t ch, int64_t id) {
+        if (check_input(ch, "barrier"))
+          receive(ch, item_of(channel_item::kind::barrier, nullptr, id));
+      },
+      [this](trigger_atom, int64_t id) {
+        // Sources only: inject the barrier between two polls.
+        if (!router_ || !wiring_.inputs.empty() || done_ || id <= last_barrier_) return;
+        if (finished_) {
+          send(spec_.executor, ack_atom::value,
+               checkpoint_ack{id, spec_.node, spec_.subtask, 0, 0, 0});
+          return;
+        }
+        aligning_ = id;
+        alignment_started_us_ = operator_context::now_us();
+        take_snapshot();
+      },
+      [this](complete_atom, int64_t id) {
+        if (driver_ && !done_) driver_->checkpoint_complete(id);
       },
       [this](credit_atom, uint32_t ch, uint32_t n) {
         if (!router_ || ch >= wiring_.channel_targets.size()) {
@@ -112,6 +141,8 @@ caf::error subtask_actor::on_wire(subtask_wiring w) {
                                             plan.max_parallelism, plan.batch_size,
                                             node_.factory->traits().output_ports.size());
   tracker_.emplace(wiring_.inputs.size());
+  backlog_.resize(wiring_.inputs.size());
+  if (!spec_.checkpoint_dir.empty()) storage_.emplace(spec_.checkpoint_dir);
   owed_credit_.assign(wiring_.inputs.size(), 0);
   credit_grant_ = std::max<uint32_t>(1, plan.channel_credits / 2);
 
@@ -144,6 +175,89 @@ void subtask_actor::on_start() {
   delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
 }
 
+void subtask_actor::receive(uint32_t ch, channel_item item) {
+  if (aligning_ != 0 && barrier_seen_[ch]) {
+    // Behind the barrier of the checkpoint being aligned: held, unprocessed (and so without
+    // credit returned) until every input delivered the barrier.
+    backlog_[ch].push_back(std::move(item));
+    return;
+  }
+  handle(ch, std::move(item));
+}
+
+void subtask_actor::handle(uint32_t ch, channel_item item) {
+  switch (item.k) {
+    case channel_item::kind::batch:
+      on_batch(ch, item.batch);
+      break;
+    case channel_item::kind::watermark:
+      on_watermark(ch, item.watermark);
+      break;
+    case channel_item::kind::idle:
+      on_idle(ch);
+      break;
+    case channel_item::kind::eos:
+      on_eos(ch);
+      break;
+    case channel_item::kind::barrier:
+      on_barrier(ch, item.watermark);
+      break;
+  }
+}
+
+void subtask_actor::on_barrier(uint32_t ch, int64_t id) {
+  if (done_ || finished_ || id <= last_barrier_) return;
+  if (aligning_ == 0) {
+    aligning_ = id;
+    alignment_started_us_ = operator_context::now_us();
+    barrier_seen_.assign(wiring_.inputs.size(), 0);
+  }
+  // Barriers travel in order on each channel, and the next one is triggered only after this
+  // one completed or was abandoned, so a channel carries at most the barrier being aligned.
+  barrier_seen_[ch] = 1;
+  maybe_aligned();
+}
+
+void subtask_actor::maybe_aligned() {
+  if (aligning_ == 0 || done_ || finished_) return;
+  for (uint32_t ch = 0; ch < barrier_seen_.size(); ++ch) {
+    if (!barrier_seen_[ch] && !tracker_->ended(ch)) return;
+  }
+  take_snapshot();
+  // Process what waited behind the barrier, channel by channel in arrival order; a later
+  // barrier among it starts the next alignment and blocks its channel again.
+  for (uint32_t ch = 0; ch < backlog_.size(); ++ch) {
+    while (!backlog_[ch].empty() && !(aligning_ != 0 && barrier_seen_[ch]) && !done_) {
+      channel_item item = std::move(backlog_[ch].front());
+      backlog_[ch].pop_front();
+      handle(ch, std::move(item));
+    }
+  }
+}
+
+void subtask_actor::take_snapshot() {
+  int64_t id = aligning_;
+  aligning_ = 0;
+  last_barrier_ = id;
+  checkpoint_ack ack{id, spec_.node, spec_.subtask, 0, 0, 0};
+  if (!storage_) {
+    send(spec_.executor, decline_atom::value, id, spec_.node, spec_.subtask,
+         std::string("no checkpoint storage configured"));
+  } else {
+    auto stats = driver_->snapshot(id, *storage_, node_.id + "-" + std::to_string(spec_.subtask));
+    if (stats) {
+      ack.bytes = stats->bytes;
+      ack.bytes_copied = stats->bytes_copied;
+      ack.duration_us = operator_context::now_us() - alignment_started_us_;
+      send(spec_.executor, ack_atom::value, ack);
+    } else {
+      send(spec_.executor, decline_atom::value, id, spec_.node, spec_.subtask, stats.err().message);
+    }
+  }
+  // Forwarded even after a decline, so that downstream alignment does not wait for ever.
+  router_->broadcast_barrier(id);
+}
+
 void subtask_actor::deliver(size_t channel, channel_item item) {
   const caf::actor& to = wiring_.channel_targets[channel];
   uint32_t in = wiring_.channel_target_input[channel];
@@ -159,6 +273,9 @@ void subtask_actor::deliver(size_t channel, channel_item item) {
       break;
     case channel_item::kind::eos:
       send(to, eos_atom::value, in);
+      break;
+    case channel_item::kind::barrier:
+      send(to, barrier_atom::value, in, item.watermark);
       break;
   }
 }
@@ -218,6 +335,8 @@ void subtask_actor::on_eos(uint32_t ch) {
     return;
   }
   advance_to(wm);
+  maybe_aligned();  // An ended input no longer holds a barrier back.
+  if (done_ || finished_) return;
   if (tracker_->all_idle() && !idle_forwarded_) {
     router_->broadcast_idle();
     idle_forwarded_ = true;

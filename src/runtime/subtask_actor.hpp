@@ -1,6 +1,7 @@
 #pragma once
 
 #include <caf/all.hpp>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,8 @@ struct subtask_spec {
   std::shared_ptr<const job_plan> plan;
   std::string state_dir;
   caf::actor executor;  ///< Receives done/failed reports (the local executor or a job master).
+  /// The job's checkpoint storage root; empty when checkpoints are off.
+  std::string checkpoint_dir;
 };
 
 /// One operator subtask as a CAF event-based actor: receives batches, watermarks, idle markers
@@ -42,6 +45,17 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   void on_idle(uint32_t ch);
   void on_eos(uint32_t ch);
   void on_credit(uint32_t ch, uint32_t n);
+  /// A data-plane item from input `ch`: held while `ch` is blocked by barrier alignment,
+  /// otherwise handled.
+  void receive(uint32_t ch, channel_item item);
+  void handle(uint32_t ch, channel_item item);
+  void on_barrier(uint32_t ch, int64_t id);
+  /// Takes the snapshot once every input delivered the barrier (or ended), then processes
+  /// what waited behind it.
+  void maybe_aligned();
+  /// Snapshots this subtask for checkpoint aligning_, acknowledges (or declines) it to the
+  /// executor, and forwards the barrier downstream.
+  void take_snapshot();
   void on_tick();
   void poll_source();
 
@@ -87,6 +101,15 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   bool waiting_for_credit_ = false;
   bool finished_ = false;  ///< Inputs ended and end-of-stream queued downstream.
   bool done_ = false;
+
+  // Checkpoints: the barrier being aligned (0: none), which inputs delivered it, what arrived
+  // behind it (at most channel_credits batches per input: nothing is granted for them).
+  std::optional<checkpoint_storage> storage_;
+  int64_t aligning_ = 0;
+  int64_t last_barrier_ = 0;
+  int64_t alignment_started_us_ = 0;
+  std::vector<uint8_t> barrier_seen_;
+  std::vector<std::deque<channel_item>> backlog_;
 };
 
 }  // namespace vigil

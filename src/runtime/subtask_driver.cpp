@@ -1,5 +1,7 @@
 #include "runtime/subtask_driver.hpp"
 
+#include <filesystem>
+
 namespace vigil {
 
 result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_factory& factory,
@@ -7,6 +9,7 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
                                                              const options& opts, output& out) {
   std::unique_ptr<subtask_driver> d(new subtask_driver(out));
   auto& ctx = d->ctx_;
+  d->state_dir_ = opts.state_dir;
   ctx.node_id = opts.node_id;
   ctx.subtask_index = opts.subtask_index;
   ctx.parallelism = opts.parallelism;
@@ -55,6 +58,30 @@ void subtask_driver::advance_processing_time(int64_t now_us) {
 
 poll_result subtask_driver::poll() {
   return op_->poll(out_);
+}
+
+result<snapshot_stats> subtask_driver::snapshot(int64_t id, checkpoint_storage& storage,
+                                                const std::string& subtask_key) {
+  snapshot_stats stats;
+  std::string op_state = op_->snapshot_state(id);
+  if (!op_state.empty()) {
+    if (auto st = storage.store_operator_state(id, subtask_key, op_state); !st) return st.err();
+    stats.files = stats.files_copied = 1;
+    stats.bytes = stats.bytes_copied = op_state.size();
+  }
+  if (!state_) return stats;
+  std::string local = state_dir_ + ".chk-" + std::to_string(id);
+  std::error_code ec;
+  std::filesystem::remove_all(local, ec);
+  auto identity = state_->checkpoint_to(local);
+  if (!identity) return with_context("node '" + ctx_.node_id + "': ", identity.err());
+  auto stored = storage.store_state(id, subtask_key, local, *identity);
+  if (!stored) return stored.err();
+  stats.files += stored->files;
+  stats.files_copied += stored->files_copied;
+  stats.bytes += stored->bytes;
+  stats.bytes_copied += stored->bytes_copied;
+  return stats;
 }
 
 status subtask_driver::finish() {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "runtime/checkpoint_storage.hpp"
 #include "runtime/operator.hpp"
 #include "runtime/state_backend.hpp"
 #include "runtime/timer_service.hpp"
@@ -39,6 +40,13 @@ class subtask_driver {
   /// Delivers watermark max and closes the operator.
   status finish();
 
+  /// This subtask's part of checkpoint `id`: the operator's non-keyed state and, for a stateful
+  /// operator, an incremental RocksDB snapshot (flushed, hard-linked next to the state
+  /// directory, then copied to `storage` under `subtask_key`).
+  result<snapshot_stats> snapshot(int64_t id, checkpoint_storage& storage,
+                                  const std::string& subtask_key);
+  void checkpoint_complete(int64_t id) { op_->notify_checkpoint_complete(id); }
+
   operator_context& context() { return ctx_; }
   operator_base& op() { return *op_; }
 
@@ -46,6 +54,7 @@ class subtask_driver {
   subtask_driver(output& out) : out_(out) {}
 
   output& out_;
+  std::string state_dir_;
   operator_context ctx_;
   std::unique_ptr<state_backend> state_;
   std::unique_ptr<timer_service> timers_;

@@ -28,6 +28,7 @@ class watermark_tracker {
 
   int64_t current() const { return current_; }
   bool all_ended() const;
+  bool ended(size_t ch) const { return channels_[ch].ended; }
   /// Every channel that has not ended is idle (and at least one is).
   bool all_idle() const;
 

@@ -242,6 +242,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<batch_ptr>("vigil.batch");
   cfg.add_message_type<subtask_stats>("vigil.subtask_stats");
   cfg.add_message_type<subtask_wiring>("vigil.wiring");
+  cfg.add_message_type<checkpoint_ack>("vigil.checkpoint_ack");
   cfg.add_message_type<std::vector<subtask_ref>>("vigil.subtask_refs");
 }
 

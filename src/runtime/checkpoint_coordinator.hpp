@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.hpp"
+#include "runtime/checkpoint_storage.hpp"
+#include "runtime/job_plan.hpp"
+#include "runtime/messages.hpp"
+
+namespace vigil {
+
+/// What the checkpoints of a run did, for the run summary and tests.
+struct checkpoint_summary {
+  int64_t last_completed = 0;  ///< Id of the newest complete checkpoint; 0 if none.
+  uint64_t completed = 0;
+  uint64_t failed = 0;  ///< Declined or timed out.
+  uint64_t bytes_copied = 0;
+  uint64_t last_bytes = 0;  ///< Size of the newest complete checkpoint.
+};
+
+/// Drives a job's periodic aligned checkpoints, independent of transport: the local executor
+/// and the cluster's job master feed it acknowledgements and call tick(); it triggers the
+/// sources, completes a checkpoint once every live subtask acknowledged it (metadata written
+/// atomically, retention applied, subtasks notified), abandons one that timed out, and fails
+/// the job after more consecutive failures than the plan tolerates. One checkpoint at a time.
+class checkpoint_coordinator {
+ public:
+  /// `trigger(id)` sends the trigger to every live source subtask; `notify(id)` tells every
+  /// live subtask that checkpoint `id` is complete.
+  checkpoint_coordinator(const job_plan& plan, std::shared_ptr<checkpoint_storage> storage,
+                         std::function<void(int64_t)> trigger, std::function<void(int64_t)> notify);
+
+  /// Starts the first checkpoint one interval after `now_us`.
+  void start(int64_t now_us);
+  /// Triggers a due checkpoint or abandons a timed-out one. An error means the job must fail.
+  status tick(int64_t now_us);
+  status on_ack(const checkpoint_ack& ack, int64_t now_us);
+  status on_decline(int64_t id, size_t node, uint32_t subtask, const std::string& reason,
+                    int64_t now_us);
+  /// A subtask finished: it takes part in no further checkpoint.
+  status on_finished(size_t node, uint32_t subtask, int64_t now_us);
+
+  const checkpoint_summary& summary() const { return summary_; }
+  int64_t in_progress() const { return current_; }
+
+ private:
+  status complete(int64_t now_us);
+  status failure(const std::string& why, int64_t now_us);
+
+  const job_plan& plan_;
+  std::shared_ptr<checkpoint_storage> storage_;
+  std::function<void(int64_t)> trigger_;
+  std::function<void(int64_t)> notify_;
+  std::set<std::pair<size_t, uint32_t>> live_;     ///< Subtasks not finished.
+  std::set<std::pair<size_t, uint32_t>> pending_;  ///< Not yet acknowledged the current one.
+  std::vector<checkpoint_ack> acks_;
+  int64_t next_id_ = 1;
+  int64_t current_ = 0;  ///< In progress; 0 if none.
+  int64_t started_us_ = 0;
+  int64_t next_due_us_ = 0;
+  uint32_t consecutive_failures_ = 0;
+  checkpoint_summary summary_;
+};
+
+}  // namespace vigil

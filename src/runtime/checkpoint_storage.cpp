@@ -1,0 +1,221 @@
+#include "runtime/checkpoint_storage.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace vigil {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view chk_prefix = "chk-";
+constexpr std::string_view metadata_name = "_metadata";
+constexpr std::string_view shared_list_name = "SHARED";
+
+error io_failure(const fs::path& path, std::string_view what, int err) {
+  return make_error(errc::io_error, "checkpoint storage: " + path.string() + ": " +
+                                        std::string(what) + ": " + std::strerror(err));
+}
+
+status fsync_path(const fs::path& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return io_failure(path, "open", errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_failure(path, "fsync", err);
+  return {};
+}
+
+/// Makes `dst` appear atomically with the content of `tmp` (already written and fsynced).
+status publish(const fs::path& tmp, const fs::path& dst) {
+  if (auto st = fsync_path(tmp, false); !st) return st;
+  std::error_code ec;
+  fs::rename(tmp, dst, ec);
+  if (ec) return io_failure(dst, "rename", ec.value());
+  return {};
+}
+
+status write_durably(const fs::path& dst, std::string_view bytes) {
+  fs::path tmp = dst;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) return io_failure(tmp, "write", errno);
+  }
+  return publish(tmp, dst);
+}
+
+status copy_durably(const fs::path& src, const fs::path& dst) {
+  fs::path tmp = dst;
+  tmp += ".tmp";
+  std::error_code ec;
+  fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
+  if (ec) return io_failure(src, "copy to " + tmp.string(), ec.value());
+  return publish(tmp, dst);
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+/// The checkpoint id of a "chk-<id>" directory name, or -1.
+int64_t id_of(const std::string& name) {
+  if (name.rfind(chk_prefix, 0) != 0) return -1;
+  std::string digits = name.substr(chk_prefix.size());
+  if (digits.empty() || digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return -1;
+  }
+  return std::stoll(digits);
+}
+
+}  // namespace
+
+fs::path checkpoint_storage::checkpoint_dir(int64_t id) const {
+  return root_ / (std::string(chk_prefix) + std::to_string(id));
+}
+
+result<snapshot_stats> checkpoint_storage::store_state(int64_t id, const std::string& subtask,
+                                                       const fs::path& rocksdb_checkpoint,
+                                                       std::string_view db_identity) {
+  // SST names are numbers unique within one RocksDB instance; the instance's identity makes
+  // them unique across instances (a restarted job starts a new one).
+  std::string identity;
+  for (char c : db_identity) {
+    if (std::isalnum(static_cast<unsigned char>(c))) identity += c;
+  }
+  if (identity.empty()) {
+    return make_error(errc::state_error, "checkpoint storage: " + rocksdb_checkpoint.string() +
+                                             ": the RocksDB instance has no identity");
+  }
+  fs::path shared = root_ / "shared" / subtask;
+  fs::path own = checkpoint_dir(id) / subtask;
+  std::error_code ec;
+  fs::create_directories(shared, ec);
+  if (ec) return io_failure(shared, "create", ec.value());
+  fs::create_directories(own, ec);
+  if (ec) return io_failure(own, "create", ec.value());
+
+  snapshot_stats stats;
+  std::string list;
+  for (const auto& entry : fs::directory_iterator(rocksdb_checkpoint, ec)) {
+    if (!entry.is_regular_file()) continue;
+    std::string name = entry.path().filename().string();
+    uint64_t size = entry.file_size();
+    ++stats.files;
+    stats.bytes += size;
+    if (ends_with(name, ".sst")) {
+      std::string stored = identity + "-" + name;
+      list += stored + "\n";
+      fs::path dst = shared / stored;
+      std::error_code exists_ec;
+      if (fs::exists(dst, exists_ec) && fs::file_size(dst, exists_ec) == size) continue;
+      if (auto st = copy_durably(entry.path(), dst); !st) return st.err();
+    } else {
+      if (auto st = copy_durably(entry.path(), own / name); !st) return st.err();
+    }
+    ++stats.files_copied;
+    stats.bytes_copied += size;
+  }
+  if (ec) return io_failure(rocksdb_checkpoint, "list", ec.value());
+  if (auto st = write_durably(own / shared_list_name, list); !st) return st.err();
+  if (auto st = fsync_path(shared, true); !st) return st.err();
+  if (auto st = fsync_path(own, true); !st) return st.err();
+  fs::remove_all(rocksdb_checkpoint, ec);
+  return stats;
+}
+
+status checkpoint_storage::store_operator_state(int64_t id, const std::string& subtask,
+                                                std::string_view bytes) {
+  fs::path own = checkpoint_dir(id) / subtask;
+  std::error_code ec;
+  fs::create_directories(own, ec);
+  if (ec) return io_failure(own, "create", ec.value());
+  return write_durably(own / "operator_state", bytes);
+}
+
+status checkpoint_storage::complete(int64_t id, std::string_view metadata) {
+  fs::path dir = checkpoint_dir(id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return io_failure(dir, "create", ec.value());
+  if (auto st = write_durably(dir / metadata_name, metadata); !st) return st;
+  return fsync_path(dir, true);
+}
+
+void checkpoint_storage::abandon(int64_t id) {
+  std::error_code ec;
+  fs::remove_all(checkpoint_dir(id), ec);
+}
+
+std::vector<int64_t> checkpoint_storage::completed() const {
+  std::vector<int64_t> ids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    int64_t id = id_of(entry.path().filename().string());
+    if (id >= 0 && fs::exists(entry.path() / metadata_name, ec)) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+result<std::vector<std::string>> checkpoint_storage::shared_files(
+    int64_t id, const std::string& subtask) const {
+  fs::path list = checkpoint_dir(id) / subtask / shared_list_name;
+  std::ifstream in(list);
+  if (!in) return io_failure(list, "open", errno);
+  std::vector<std::string> files;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) files.push_back(line);
+  }
+  return files;
+}
+
+status checkpoint_storage::retain(size_t keep) {
+  auto done = completed();
+  if (done.empty()) return {};
+  size_t first_kept = done.size() > keep ? done.size() - keep : 0;
+  int64_t oldest_kept = done[first_kept];
+  std::error_code ec;
+  // Checkpoint directories older than the oldest kept one go, complete or not.
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    int64_t id = id_of(entry.path().filename().string());
+    if (id >= 0 && id < oldest_kept) fs::remove_all(entry.path(), ec);
+  }
+  // Shared files that no remaining checkpoint directory lists go too. The coordinator calls
+  // this between checkpoints, so no subtask is storing files that it has not listed yet.
+  std::set<std::string> referenced;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    if (id_of(entry.path().filename().string()) < 0) continue;
+    for (const auto& sub : fs::directory_iterator(entry.path(), ec)) {
+      if (!sub.is_directory()) continue;
+      std::ifstream in(sub.path() / shared_list_name);
+      std::string subtask = sub.path().filename().string();
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) referenced.insert(subtask + "/" + line);
+      }
+    }
+  }
+  fs::path shared = root_ / "shared";
+  for (const auto& sub : fs::directory_iterator(shared, ec)) {
+    if (!sub.is_directory()) continue;
+    std::string subtask = sub.path().filename().string();
+    for (const auto& file : fs::directory_iterator(sub.path(), ec)) {
+      std::string key = subtask + "/" + file.path().filename().string();
+      if (referenced.count(key) == 0) fs::remove(file.path(), ec);
+    }
+  }
+  return {};
+}
+
+}  // namespace vigil

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace vigil {
+
+/// What storing one subtask's snapshot cost.
+struct snapshot_stats {
+  uint64_t files = 0;         ///< Files the snapshot consists of.
+  uint64_t files_copied = 0;  ///< New files copied (the others were already in storage).
+  uint64_t bytes = 0;         ///< Size of the snapshot.
+  uint64_t bytes_copied = 0;  ///< Bytes copied for it.
+};
+
+/// A job's checkpoint storage: a directory (local disk in tests, a shared volume in
+/// Kubernetes) holding incremental RocksDB snapshots of every stateful subtask and the
+/// operator state of the others. Layout:
+///
+///   <root>/shared/<subtask>/<db identity>-<number>.sst   immutable SST files, copied once
+///   <root>/chk-<id>/<subtask>/                           one subtask's snapshot:
+///       CURRENT, MANIFEST-*, OPTIONS-*                   RocksDB's small files, copied
+///       SHARED                                           the shared SSTs it uses, one per line
+///       operator_state                                   non-keyed operator state, if any
+///   <root>/chk-<id>/_metadata                            written last: the checkpoint is complete
+///
+/// SST files never change once written and carry the RocksDB instance's identity in their
+/// stored name, so a file already in shared/ is referenced, not copied again. Subtasks store
+/// concurrently (each in its own directories); complete(), retain() and abandon() are the
+/// checkpoint coordinator's. Every file is written to a temporary name, fsynced and renamed.
+/// See docs/design/0006-checkpoints.md.
+class checkpoint_storage {
+ public:
+  explicit checkpoint_storage(std::filesystem::path root) : root_(std::move(root)) {}
+
+  /// Stores a RocksDB checkpoint directory (state_backend::checkpoint_to) of the instance
+  /// `identity` as `subtask`'s part of checkpoint `id`, then removes that directory.
+  result<snapshot_stats> store_state(int64_t id, const std::string& subtask,
+                                     const std::filesystem::path& rocksdb_checkpoint,
+                                     std::string_view identity);
+  /// Stores non-keyed operator state (e.g. a source's position) of `subtask`.
+  status store_operator_state(int64_t id, const std::string& subtask, std::string_view bytes);
+
+  /// Marks checkpoint `id` complete by writing its _metadata file atomically.
+  status complete(int64_t id, std::string_view metadata);
+  /// Removes an incomplete checkpoint's directory (a timed-out or declined checkpoint).
+  void abandon(int64_t id);
+  /// Keeps the newest `keep` complete checkpoints: deletes older checkpoint directories
+  /// (complete or not) and every shared file no remaining checkpoint refers to. Call it only
+  /// while no checkpoint is in progress.
+  status retain(size_t keep);
+
+  /// Ids of the complete checkpoints, oldest first.
+  std::vector<int64_t> completed() const;
+  /// The shared SST files `subtask` uses in checkpoint `id` (names relative to shared/).
+  result<std::vector<std::string>> shared_files(int64_t id, const std::string& subtask) const;
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path checkpoint_dir(int64_t id) const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+}  // namespace vigil

@@ -1,0 +1,127 @@
+#include "runtime/checkpoint_storage.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "common/key.hpp"
+#include "runtime/state_backend.hpp"
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CheckpointStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() / ("vigil-chk-test-" + std::to_string(::getpid()));
+    fs::remove_all(base_);
+    state_backend::options o;
+    o.directory = (base_ / "state").string();
+    auto st = state_backend::open(o);
+    ASSERT_TRUE(st.ok()) << st.err().message;
+    state_ = std::move(*st);
+    auto id = state_->declare("counts", state_backend::kind::value);
+    ASSERT_TRUE(id.ok());
+    counts_ = *id;
+  }
+  void TearDown() override {
+    state_.reset();
+    fs::remove_all(base_);
+  }
+
+  void put_keys(int64_t from, int64_t to) {
+    for (int64_t k = from; k < to; ++k) {
+      std::string key(1, '\1');
+      put_i64_ordered(key, k);
+      state_->set_current_key(static_cast<uint32_t>(k % 128), key);
+      state_->put(counts_, 0, std::string(100, static_cast<char>('a' + k % 26)));
+    }
+  }
+
+  /// Snapshots the backend as checkpoint `id` of subtask "w-0".
+  snapshot_stats snapshot(checkpoint_storage& storage, int64_t id) {
+    fs::path local = base_ / ("local-" + std::to_string(id));
+    auto identity = state_->checkpoint_to(local.string());
+    EXPECT_TRUE(identity.ok()) << identity.err().message;
+    auto stats = storage.store_state(id, "w-0", local, identity.ok() ? *identity : "");
+    EXPECT_TRUE(stats.ok()) << stats.err().message;
+    EXPECT_FALSE(fs::exists(local)) << "the local RocksDB checkpoint is removed once stored";
+    return stats.ok() ? *stats : snapshot_stats{};
+  }
+
+  fs::path base_;
+  std::unique_ptr<state_backend> state_;
+  state_backend::state_id counts_ = 0;
+};
+
+TEST_F(CheckpointStorageTest, CopiesEachSstFileOnlyOnce) {
+  checkpoint_storage storage(base_ / "checkpoints");
+  put_keys(0, 5000);
+  auto first = snapshot(storage, 1);
+  EXPECT_GT(first.bytes, 0u);
+  EXPECT_EQ(first.bytes_copied, first.bytes);  // Nothing to share with yet.
+  ASSERT_TRUE(storage.complete(1, "{}").ok());
+
+  put_keys(5000, 6000);
+  auto second = snapshot(storage, 2);
+  EXPECT_GT(second.bytes, first.bytes);
+  // The first checkpoint's SST files are referenced, not copied again.
+  EXPECT_LT(second.bytes_copied, second.bytes - first.bytes / 2);
+  EXPECT_LT(second.files_copied, second.files);
+  ASSERT_TRUE(storage.complete(2, "{}").ok());
+
+  auto shared1 = storage.shared_files(1, "w-0");
+  auto shared2 = storage.shared_files(2, "w-0");
+  ASSERT_TRUE(shared1.ok() && shared2.ok());
+  std::set<std::string> in2(shared2->begin(), shared2->end());
+  for (const auto& f : *shared1) EXPECT_EQ(in2.count(f), 1u) << f << " (no compaction ran)";
+  for (const auto& f : *shared2) EXPECT_TRUE(fs::exists(base_ / "checkpoints/shared/w-0" / f));
+  EXPECT_EQ(storage.completed(), (std::vector<int64_t>{1, 2}));
+}
+
+TEST_F(CheckpointStorageTest, AnIncompleteCheckpointIsNotListed) {
+  checkpoint_storage storage(base_ / "checkpoints");
+  put_keys(0, 100);
+  snapshot(storage, 7);
+  ASSERT_TRUE(storage.store_operator_state(7, "gen-0", "position").ok());
+  EXPECT_TRUE(storage.completed().empty());
+  storage.abandon(7);
+  EXPECT_FALSE(fs::exists(storage.checkpoint_dir(7)));
+}
+
+TEST_F(CheckpointStorageTest, RetentionDropsOldCheckpointsAndUnreferencedFiles) {
+  checkpoint_storage storage(base_ / "checkpoints");
+  put_keys(0, 2000);
+  snapshot(storage, 1);
+  ASSERT_TRUE(storage.complete(1, "{}").ok());
+  auto old_files = storage.shared_files(1, "w-0");
+  ASSERT_TRUE(old_files.ok());
+
+  // Compaction rewrites everything into new SST files: checkpoint 2 shares none with 1.
+  put_keys(2000, 3000);
+  ASSERT_TRUE(state_->compact().ok());
+  snapshot(storage, 2);
+  ASSERT_TRUE(storage.complete(2, "{}").ok());
+  snapshot(storage, 3);  // Left incomplete (say, it timed out): older than nothing kept.
+
+  ASSERT_TRUE(storage.retain(1).ok());
+  EXPECT_EQ(storage.completed(), (std::vector<int64_t>{2}));
+  EXPECT_FALSE(fs::exists(storage.checkpoint_dir(1)));
+  EXPECT_TRUE(fs::exists(storage.checkpoint_dir(3))) << "newer than the kept one";
+  auto kept = storage.shared_files(2, "w-0");
+  ASSERT_TRUE(kept.ok());
+  std::set<std::string> kept_set(kept->begin(), kept->end());
+  for (const auto& f : *old_files) {
+    if (kept_set.count(f) == 0) {
+      EXPECT_FALSE(fs::exists(base_ / "checkpoints/shared/w-0" / f)) << f;
+    }
+  }
+  for (const auto& f : *kept) EXPECT_TRUE(fs::exists(base_ / "checkpoints/shared/w-0" / f)) << f;
+}
+
+}  // namespace
+}  // namespace vigil
