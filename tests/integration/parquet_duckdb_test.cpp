@@ -28,28 +28,10 @@ const std::string query_script = VIGIL_DUCKDB_QUERY;
 constexpr int64_t int64_min = std::numeric_limits<int64_t>::min();
 constexpr int64_t int64_max = std::numeric_limits<int64_t>::max();
 
-/// The node binary: the one found when configuring, else the first `node` on PATH.
-std::string find_node() {
-  const std::string configured = VIGIL_NODE;
-  if (!configured.empty() && ::access(configured.c_str(), X_OK) == 0) {
-    return configured;
-  }
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = dir + "/node";
-    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-  }
-  return "";
-}
-
 class ParquetDuckdb : public ::testing::Test {
  protected:
   void SetUp() override {
-    node_ = find_node();
+    node_ = testing::find_node();
     ASSERT_FALSE(node_.empty()) << "node is not installed, so DuckDB cannot check the Parquet "
                                    "files: run tools/bootstrap.sh";
     ASSERT_TRUE(std::filesystem::exists(source_dir +

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -223,6 +224,23 @@ std::vector<std::string> read_sorted_lines(const std::string& dir, const std::st
   }
   std::sort(lines.begin(), lines.end());
   return lines;
+}
+
+std::string find_node() {
+  const std::string configured = VIGIL_NODE;
+  if (!configured.empty() && ::access(configured.c_str(), X_OK) == 0) {
+    return configured;
+  }
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = dir + "/node";
+    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return "";
 }
 
 }  // namespace vigil::testing

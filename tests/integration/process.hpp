@@ -98,4 +98,8 @@ void write_file(const std::string& path, const std::string& text);
 /// Reads all lines of every file in `dir` whose name starts with `prefix`, sorted.
 std::vector<std::string> read_sorted_lines(const std::string& dir, const std::string& prefix);
 
+/// The node binary (for the DuckDB reader): the one found when configuring (VIGIL_NODE), else
+/// the first `node` on PATH; empty if there is none.
+std::string find_node();
+
 }  // namespace vigil::testing

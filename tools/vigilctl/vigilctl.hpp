@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "common/text_table.hpp"
+
 namespace vigil {
 
 /// vigilctl's exit codes.
@@ -18,11 +20,6 @@ enum vigilctl_exit : int {
 /// The whole of vigilctl: parses `argv` (argv[0] is the program name), talks to the
 /// coordinator, writes results to `out` and diagnostics to `err`, returns the exit code.
 int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
-
-/// An aligned text table: columns separated by two spaces, each as wide as its widest cell,
-/// no trailing spaces. `rows` must have as many cells as `header`.
-std::string format_table(const std::vector<std::string>& header,
-                         const std::vector<std::vector<std::string>>& rows);
 
 /// µs since the Unix epoch as "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds); "-" for 0.
 std::string format_time_us(int64_t us);
