@@ -7,6 +7,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "common/ids.hpp"
@@ -63,6 +64,12 @@ int main(int argc, char** argv) {
   run->add_option("--checkpoint-dir", checkpoint_dir,
                   "Checkpoint storage; the job's checkpoints go to <dir>/<job name>")
       ->capture_default_str();
+  std::string from_checkpoint;
+  bool resume = false;
+  run->add_option("--from-checkpoint", from_checkpoint,
+                  "Start from this complete checkpoint (a .../chk-<id> directory)");
+  run->add_flag("--resume", resume,
+                "Start from the job's newest complete checkpoint in --checkpoint-dir");
   run->add_flag("-q,--quiet", quiet, "Do not print the run summary");
   run->add_option("--workers", workers,
                   "Run on an embedded cluster: a coordinator and this many workers in this "
@@ -112,6 +119,32 @@ int main(int argc, char** argv) {
   opts.cancel = &cancel_requested;
   opts.checkpoint_dir =
       (std::filesystem::path(checkpoint_dir) / vigil::to_path_safe_id(plan->name)).string();
+  if (!from_checkpoint.empty()) {
+    auto chk = std::filesystem::path(from_checkpoint).lexically_normal();
+    if (chk.filename().empty()) chk = chk.parent_path();
+    std::string name = chk.filename().string();
+    char* end = nullptr;
+    long long id = name.rfind("chk-", 0) == 0 ? std::strtoll(name.c_str() + 4, &end, 10) : 0;
+    if (id <= 0 || end == nullptr || *end != '\0') {
+      std::fprintf(stderr, "vigil: --from-checkpoint: expected a chk-<id> directory, got '%s'\n",
+                   from_checkpoint.c_str());
+      return 2;
+    }
+    opts.restore_dir = chk.parent_path().string();
+    opts.restore_id = id;
+  } else if (resume) {
+    auto done = vigil::checkpoint_storage(opts.checkpoint_dir).completed();
+    if (done.empty()) {
+      std::fprintf(stderr, "vigil: --resume: no complete checkpoint in %s\n",
+                   opts.checkpoint_dir.c_str());
+      return 2;
+    }
+    opts.restore_dir = opts.checkpoint_dir;
+    opts.restore_id = done.back();
+    if (!quiet)
+      std::fprintf(stderr, "vigil: resuming from checkpoint %lld\n",
+                   static_cast<long long>(done.back()));
+  }
   auto summary = workers == 0 ? vigil::run_local(*plan, opts)
                               : run_embedded(graph_path, registry, workers, *plan, opts);
   std::error_code ec;

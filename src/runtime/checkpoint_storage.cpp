@@ -181,6 +181,49 @@ result<std::vector<std::string>> checkpoint_storage::shared_files(
   return files;
 }
 
+result<bool> checkpoint_storage::restore_state(int64_t id, const std::string& subtask,
+                                               const fs::path& target) const {
+  fs::path own = checkpoint_dir(id) / subtask;
+  std::error_code ec;
+  if (!fs::exists(own / shared_list_name, ec)) return false;
+  auto files = shared_files(id, subtask);
+  if (!files) return files.err();
+  fs::create_directories(target, ec);
+  if (ec) return io_failure(target, "create", ec.value());
+  for (const auto& stored : *files) {
+    auto dash = stored.find('-');
+    if (dash == std::string::npos) {
+      return make_error(errc::state_error, "checkpoint storage: bad shared file name '" + stored +
+                                               "' in " + own.string());
+    }
+    // RocksDB finds SST files by number: restore the original name. A hard link would do
+    // on the same file system; a copy leaves the checkpoint untouched by the new instance.
+    if (auto st =
+            copy_durably(root_ / "shared" / subtask / stored, target / stored.substr(dash + 1));
+        !st) {
+      return st.err();
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(own, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name == shared_list_name || name == "operator_state") continue;
+    if (auto st = copy_durably(entry.path(), target / name); !st) return st.err();
+  }
+  if (ec) return io_failure(own, "list", ec.value());
+  return true;
+}
+
+result<std::string> checkpoint_storage::operator_state(int64_t id,
+                                                       const std::string& subtask) const {
+  fs::path file = checkpoint_dir(id) / subtask / "operator_state";
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::string();
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return io_failure(file, "read", errno);
+  return bytes;
+}
+
 status checkpoint_storage::retain(size_t keep) {
   auto done = completed();
   if (done.empty()) return {};

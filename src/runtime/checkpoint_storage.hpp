@@ -55,6 +55,14 @@ class checkpoint_storage {
   /// while no checkpoint is in progress.
   status retain(size_t keep);
 
+  /// Rebuilds `subtask`'s RocksDB directory of checkpoint `id` in `target` (which must not
+  /// exist): its shared SST files under their original names plus its small files. Returns
+  /// false when the checkpoint holds no RocksDB state for `subtask`.
+  result<bool> restore_state(int64_t id, const std::string& subtask,
+                             const std::filesystem::path& target) const;
+  /// `subtask`'s operator state in checkpoint `id`; empty if it stored none.
+  result<std::string> operator_state(int64_t id, const std::string& subtask) const;
+
   /// Ids of the complete checkpoints, oldest first.
   std::vector<int64_t> completed() const;
   /// The shared SST files `subtask` uses in checkpoint `id` (names relative to shared/).

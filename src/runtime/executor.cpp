@@ -44,6 +44,14 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
     return make_error(errc::invalid_argument,
                       "checkpoints.interval_ms is set but no checkpoint directory was given");
   }
+  if (opts.restore_id > 0) {
+    auto done = checkpoint_storage(opts.restore_dir).completed();
+    if (std::find(done.begin(), done.end(), opts.restore_id) == done.end()) {
+      return make_error(
+          errc::not_found,
+          "no complete checkpoint " + std::to_string(opts.restore_id) + " in " + opts.restore_dir);
+    }
+  }
   // The subtasks share the plan; the caller keeps it alive until this returns.
   std::shared_ptr<const job_plan> shared_plan(&plan, [](const job_plan*) {});
   auto started = std::chrono::steady_clock::now();
@@ -69,6 +77,8 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
               .string();
       spec.executor = caf::actor_cast<caf::actor>(self);
       if (plan.checkpoint_interval_us > 0) spec.checkpoint_dir = opts.checkpoint_dir;
+      spec.restore_dir = opts.restore_dir;
+      spec.restore_id = opts.restore_id;
       actors[n].push_back(sys.spawn<subtask_actor>(std::move(spec)));
       self->monitor(actors[n].back());
       names[actors[n].back().address()] =

@@ -45,6 +45,11 @@ struct run_options {
   /// The job's checkpoint storage (docs/design/0006-checkpoints.md); required when the graph
   /// sets checkpoints.interval_ms.
   std::string checkpoint_dir;
+  /// Start from complete checkpoint `restore_id` (> 0) of the checkpoint storage at
+  /// `restore_dir`: keyed state and source positions as they were; same node ids and
+  /// parallelism required.
+  std::string restore_dir;
+  int64_t restore_id = 0;
 };
 
 /// Runs a planned job in this process: one CAF actor per subtask, wired with credit-based

@@ -153,6 +153,12 @@ caf::error subtask_actor::on_wire(subtask_wiring w) {
   opts.max_parallelism = plan.max_parallelism;
   opts.batch_size = plan.batch_size;
   opts.state_dir = spec_.state_dir;
+  std::optional<checkpoint_storage> restore;
+  if (spec_.restore_id > 0) {
+    restore.emplace(spec_.restore_dir);
+    opts.restore_from = &*restore;
+    opts.restore_id = spec_.restore_id;
+  }
   auto d = subtask_driver::make(*node_.factory, *node_.plan, opts, *router_);
   if (!d) {
     fail(d.err().message);

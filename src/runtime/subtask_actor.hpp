@@ -23,6 +23,9 @@ struct subtask_spec {
   caf::actor executor;  ///< Receives done/failed reports (the local executor or a job master).
   /// The job's checkpoint storage root; empty when checkpoints are off.
   std::string checkpoint_dir;
+  /// Start from checkpoint `restore_id` (> 0) of the storage at `restore_dir`.
+  std::string restore_dir;
+  int64_t restore_id = 0;
 };
 
 /// One operator subtask as a CAF event-based actor: receives batches, watermarks, idle markers

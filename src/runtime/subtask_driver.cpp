@@ -16,9 +16,26 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   ctx.max_parallelism = opts.max_parallelism;
   ctx.key_groups = key_group_range_of(opts.subtask_index, opts.parallelism, opts.max_parallelism);
   ctx.batch_size = opts.batch_size;
+  std::string subtask_key = opts.node_id + "-" + std::to_string(opts.subtask_index);
+  bool restored_state = false;
+  if (factory.traits().stateful && opts.restore_from != nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(opts.state_dir, ec);
+    auto r = opts.restore_from->restore_state(opts.restore_id, subtask_key, opts.state_dir);
+    if (!r) return with_context("node '" + opts.node_id + "': restore: ", r.err());
+    if (!*r) {
+      return make_error(errc::state_error,
+                        "node '" + opts.node_id + "' subtask " +
+                            std::to_string(opts.subtask_index) + ": checkpoint " +
+                            std::to_string(opts.restore_id) +
+                            " holds no state for it (were node ids or the parallelism changed?)");
+    }
+    restored_state = true;
+  }
   if (factory.traits().stateful) {
     state_backend::options so;
     so.directory = opts.state_dir;
+    so.fresh = !restored_state;
     auto st = state_backend::open(so);
     if (!st) return with_context("node '" + opts.node_id + "': ", st.err());
     d->state_ = std::move(*st);
@@ -31,6 +48,15 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   d->op_ = plan.instantiate();
   if (auto st = d->op_->open(ctx); !st) {
     return with_context("node '" + opts.node_id + "': ", st.err());
+  }
+  if (opts.restore_from != nullptr) {
+    auto bytes = opts.restore_from->operator_state(opts.restore_id, subtask_key);
+    if (!bytes) return with_context("node '" + opts.node_id + "': restore: ", bytes.err());
+    if (!bytes->empty()) {
+      if (auto st = d->op_->restore_state(*bytes); !st) {
+        return with_context("node '" + opts.node_id + "': restore: ", st.err());
+      }
+    }
   }
   return d;
 }

@@ -25,6 +25,9 @@ class subtask_driver {
     size_t batch_size = 1024;
     /// Directory for this subtask's RocksDB state; used only by stateful operators.
     std::string state_dir;
+    /// Restore from checkpoint `restore_id` of `restore_from` (0: start empty).
+    const checkpoint_storage* restore_from = nullptr;
+    int64_t restore_id = 0;
   };
 
   static result<std::unique_ptr<subtask_driver>> make(const operator_factory& factory,
