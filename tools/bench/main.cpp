@@ -30,6 +30,7 @@
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
+#include "lake/parquet_writer.hpp"
 
 namespace {
 
@@ -258,6 +259,122 @@ int run_one(const benchmark& b, double scale, const std::string& state_dir) {
 
 }  // namespace
 
+// lake.parquet_write: Vigil's Parquet writer against DuckDB's COPY ... TO (FORMAT parquet,
+// COMPRESSION zstd), both on one thread, for the same rows of a 10-column clinical
+// observation schema. Run only with --only (it needs node and tools/duckdb, which
+// tools/bootstrap.sh installs).
+constexpr const char* parquet_bench_name = "lake.parquet_write";
+
+int run_parquet_write(double scale, const std::string& dir) {
+  auto rows = static_cast<uint64_t>(2'000'000 * scale);
+  auto schema = vigil::make_schema({{"patient", vigil::type_id::string, false},
+                                    {"encounter", vigil::type_id::string, false},
+                                    {"loinc", vigil::type_id::string, false},
+                                    {"value", vigil::type_id::float64, true},
+                                    {"unit", vigil::type_id::string, true},
+                                    {"status", vigil::type_id::string, false},
+                                    {"observed_at", vigil::type_id::timestamp, false},
+                                    {"ingested_at", vigil::type_id::timestamp, false},
+                                    {"message_id", vigil::type_id::string, false},
+                                    {"seq", vigil::type_id::int64, false}});
+  static const char* loinc[] = {"8867-4", "9279-1", "8310-5", "2708-6", "8480-6",
+                                "2524-7", "2160-0", "1975-2", "777-3",  "26464-8"};
+  static const char* unit[] = {"/min",   "/min",  "Cel",   "%",       "mm[Hg]",
+                               "mmol/L", "mg/dL", "mg/dL", "10*3/uL", "10*3/uL"};
+  std::vector<vigil::batch_ptr> batches;
+  char buf[64];
+  for (uint64_t r = 0; r < rows;) {
+    vigil::batch_builder b(schema, 4096);
+    for (int i = 0; i < 4096 && r < rows; ++i, ++r) {
+      uint64_t h = r * 0x9E3779B97F4A7C15ull;
+      int p = static_cast<int>(h % 5000);
+      int k = static_cast<int>((h >> 20) % 10);
+      b.col(0).push_string({buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "p%06d", p))});
+      b.col(1).push_string(
+          {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "e%06d-%d", p, p % 7))});
+      b.col(2).push_string(loinc[k]);
+      if ((h >> 40) % 50 == 0) {
+        b.col(3).push_null();
+        b.col(4).push_null();
+      } else {
+        b.col(3).push_float64(static_cast<double>((h >> 24) % 20000) / 100.0);
+        b.col(4).push_string(unit[k]);
+      }
+      b.col(5).push_string((h >> 50) % 100 == 0 ? "corrected" : "final");
+      int64_t t = 1'767'225'600'000'000 + static_cast<int64_t>(r) * 50'000;
+      b.col(6).push_int64(t);
+      b.col(7).push_int64(t + static_cast<int64_t>((h >> 30) % 5'000'000));
+      b.col(8).push_string(
+          {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "MSG%010llu",
+                                                  static_cast<unsigned long long>(r / 3)))});
+      b.col(9).push_int64(static_cast<int64_t>(r));
+      b.end_row(t);
+    }
+    batches.push_back(b.finish());
+  }
+  std::filesystem::create_directories(dir);
+  std::string ours = dir + "/vigil.parquet";
+  vigil::lake::parquet_writer_options o;
+  o.codec = vigil::lake::parquet_codec::zstd;
+  double best_cpu = 1e30, best_wall = 1e30;
+  uint64_t bytes = 0;
+  for (int run = 0; run < 3; ++run) {
+    double cpu0 = cpu_seconds();
+    auto t0 = std::chrono::steady_clock::now();
+    auto w = vigil::lake::parquet_writer::open(ours, schema, o);
+    if (!w) {
+      std::fprintf(stderr, "%s: %s\n", parquet_bench_name, w.err().message.c_str());
+      return 1;
+    }
+    for (const auto& b : batches) {
+      if (auto st = (*w)->write(*b); !st) {
+        std::fprintf(stderr, "%s: %s\n", parquet_bench_name, st.err().message.c_str());
+        return 1;
+      }
+    }
+    auto info = (*w)->close();
+    if (!info) {
+      std::fprintf(stderr, "%s: %s\n", parquet_bench_name, info.err().message.c_str());
+      return 1;
+    }
+    best_wall = std::min(
+        best_wall, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best_cpu = std::min(best_cpu, cpu_seconds() - cpu0);
+    bytes = info->file_bytes;
+  }
+  std::string cmd = "node '" + std::string(VIGIL_DUCKDB_DIR) + "/copy_bench.mjs' '" + ours + "' '" +
+                    dir + "/duckdb.parquet' 3";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  std::string duck;
+  if (pipe != nullptr) {
+    char line[512];
+    while (std::fgets(line, sizeof line, pipe) != nullptr) duck += line;
+    if (::pclose(pipe) != 0) duck.clear();
+  }
+  double duck_seconds = 0;
+  uint64_t duck_bytes = 0;
+  if (std::sscanf(duck.c_str(), "{\"rows\":%*d,\"seconds\":%lf,\"bytes\":%llu", &duck_seconds,
+                  reinterpret_cast<unsigned long long*>(&duck_bytes)) != 2 ||
+      duck_seconds <= 0) {
+    std::fprintf(stderr, "%s: DuckDB did not run (run tools/bootstrap.sh): %s\n",
+                 parquet_bench_name, duck.c_str());
+    return 1;
+  }
+  // The writer runs on this thread only: its wall time is its CPU time, minus the fsync wait.
+  std::printf(
+      "{\"name\":\"%s\",\"rows\":%llu,\"seconds\":%.3f,\"cpu_seconds\":%.3f,"
+      "\"rows_per_second\":%.0f,\"mb_per_second\":%.1f,\"file_bytes\":%llu,"
+      "\"duckdb_seconds\":%.3f,\"duckdb_rows_per_second\":%.0f,\"duckdb_file_bytes\":%llu,"
+      "\"ratio\":%.3f,\"target_ratio\":0.8}\n",
+      parquet_bench_name, static_cast<unsigned long long>(rows), best_wall, best_cpu,
+      rows / best_wall, bytes / best_wall / 1e6, static_cast<unsigned long long>(bytes),
+      duck_seconds, rows / duck_seconds, static_cast<unsigned long long>(duck_bytes),
+      duck_seconds / best_wall);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"vigil-bench: end-to-end throughput benchmarks"};
   std::string only;
@@ -274,7 +391,11 @@ int main(int argc, char** argv) {
 
   if (list) {
     for (const auto& b : benchmarks()) std::printf("%s\n", b.name.c_str());
+    std::printf("%s (only with --only)\n", parquet_bench_name);
     return 0;
+  }
+  if (only == parquet_bench_name) {
+    return run_parquet_write(scale, state_dir + "/" + std::to_string(::getpid()));
   }
   if (!only.empty()) {
     for (const auto& b : benchmarks()) {
