@@ -11,12 +11,14 @@
 #include "operators/core/relational.hpp"
 #include "operators/core/union_op.hpp"
 #include "operators/core/window_operators.hpp"
+#include "operators/lake/lake_sink.hpp"
 
 namespace vigil {
 
 operator_registry make_builtin_registry() {
   operator_registry r;
   register_connectors(r);
+  register_lake_operators(r);
   register_relational_operators(r);
   register_key_by_operator(r);
   register_union_operator(r);

@@ -108,6 +108,7 @@ class output {
 
 /// What a running operator instance knows of its surroundings. Owned by the runtime.
 struct operator_context {
+  std::string job_name;  ///< The graph's name (stable across restarts of the job).
   std::string node_id;
   uint32_t subtask_index = 0;
   uint32_t parallelism = 1;

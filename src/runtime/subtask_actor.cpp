@@ -147,6 +147,7 @@ caf::error subtask_actor::on_wire(subtask_wiring w) {
   credit_grant_ = std::max<uint32_t>(1, plan.channel_credits / 2);
 
   subtask_driver::options opts;
+  opts.job_name = plan.name;
   opts.node_id = node_.id;
   opts.subtask_index = spec_.subtask;
   opts.parallelism = node_.parallelism;

@@ -10,6 +10,7 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   std::unique_ptr<subtask_driver> d(new subtask_driver(out));
   auto& ctx = d->ctx_;
   d->state_dir_ = opts.state_dir;
+  ctx.job_name = opts.job_name;
   ctx.node_id = opts.node_id;
   ctx.subtask_index = opts.subtask_index;
   ctx.parallelism = opts.parallelism;

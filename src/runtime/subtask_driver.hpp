@@ -18,6 +18,7 @@ namespace vigil {
 class subtask_driver {
  public:
   struct options {
+    std::string job_name;
     std::string node_id;
     uint32_t subtask_index = 0;
     uint32_t parallelism = 1;

@@ -1,0 +1,260 @@
+#include "operators/lake/lake_sink.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/config.hpp"
+#include "lake/delta_log.hpp"
+#include "lake/parquet_writer.hpp"
+
+namespace vigil {
+
+namespace {
+
+using lake::delta_add;
+
+/// The files of one epoch, waiting for their checkpoint to complete.
+struct epoch_files {
+  int64_t epoch = 0;
+  std::vector<delta_add> adds;
+};
+
+nlohmann::json to_json(const std::vector<epoch_files>& pending) {
+  auto out = nlohmann::json::array();
+  for (const auto& e : pending) {
+    auto adds = nlohmann::json::array();
+    for (const auto& a : e.adds) {
+      adds.push_back({{"path", a.path},
+                      {"size", a.size},
+                      {"mtime", a.modification_time_ms},
+                      {"stats", a.stats}});
+    }
+    out.push_back({{"epoch", e.epoch}, {"adds", std::move(adds)}});
+  }
+  return out;
+}
+
+result<std::vector<epoch_files>> from_json(std::string_view bytes) {
+  auto doc = nlohmann::json::parse(bytes, nullptr, false);
+  if (doc.is_discarded() || !doc.is_array()) {
+    return make_error(errc::state_error, "lake_sink: unreadable checkpoint state");
+  }
+  std::vector<epoch_files> out;
+  try {
+    for (const auto& e : doc) {
+      epoch_files f;
+      f.epoch = e.at("epoch").get<int64_t>();
+      for (const auto& a : e.at("adds")) {
+        delta_add add;
+        add.path = a.at("path").get<std::string>();
+        add.size = a.at("size").get<int64_t>();
+        add.modification_time_ms = a.at("mtime").get<int64_t>();
+        add.stats = a.at("stats").get<std::string>();
+        f.adds.push_back(std::move(add));
+      }
+      out.push_back(std::move(f));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(errc::state_error, std::string("lake_sink: checkpoint state: ") + e.what());
+  }
+  return out;
+}
+
+class lake_sink final : public operator_base {
+ public:
+  lake_sink(std::string table, lake::parquet_writer_options options, int64_t max_file_rows,
+            schema_ptr schema)
+      : table_(std::move(table)),
+        options_(std::move(options)),
+        max_file_rows_(max_file_rows),
+        schema_(std::move(schema)) {}
+
+  status open(operator_context& ctx) override {
+    ctx_ = &ctx;
+    app_id_ = ctx.job_name + "/" + ctx.node_id + "/" + std::to_string(ctx.subtask_index);
+    auto log = lake::delta_log::open_or_create(table_, *schema_, {});
+    if (!log) return with_context("lake_sink: table '" + table_ + "': ", log.err());
+    log_.emplace(std::move(*log));
+    return {};
+  }
+
+  void process(size_t, const record_batch& batch, output&) override {
+    if (!error_.empty() || batch.num_rows() == 0) return;
+    if (!writer_) {
+      file_ = "part-" + std::to_string(ctx_->subtask_index) + "-" + lake::make_uuid() + ".parquet";
+      auto w = lake::parquet_writer::open(table_ + "/" + file_, schema_, options_);
+      if (!w) {
+        error_ = w.err().message;
+        return;
+      }
+      writer_ = std::move(*w);
+    }
+    if (auto st = writer_->write(batch); !st) {
+      error_ = st.err().message;
+      return;
+    }
+    if (writer_->num_rows() >= max_file_rows_) roll();
+  }
+
+  std::string snapshot_state(int64_t checkpoint_id) override {
+    roll();
+    if (!closed_.empty()) pending_.push_back({checkpoint_id, std::move(closed_)});
+    closed_.clear();
+    return to_json(pending_).dump();
+  }
+
+  status restore_state(std::string_view bytes) override {
+    auto pending = from_json(bytes);
+    if (!pending) return pending.err();
+    pending_ = std::move(*pending);
+    // Every epoch in a complete checkpoint's state was complete: commit what the table lacks.
+    return commit_pending(INT64_MAX);
+  }
+
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    if (auto st = commit_pending(checkpoint_id); !st && error_.empty()) {
+      error_ = st.err().message;
+      spdlog::error("lake_sink {}: {}", app_id_, error_);
+    }
+  }
+
+  status close(output&) override {
+    roll();
+    if (error_.empty()) {
+      if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
+    }
+    if (error_.empty() && !closed_.empty()) {
+      // The end of a bounded job: the files written since the last checkpoint.
+      int64_t last = log_->snapshot().txn_version(app_id_).value_or(0);
+      for (const auto& e : pending_) last = std::max(last, e.epoch);
+      pending_.push_back({last + 1, std::move(closed_)});
+      closed_.clear();
+      if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
+    }
+    if (!error_.empty()) return make_error(errc::io_error, "lake_sink: " + error_);
+    return {};
+  }
+
+ private:
+  /// Closes the current file and keeps it for the epoch's commit.
+  void roll() {
+    if (!writer_) return;
+    auto info = writer_->close();
+    writer_.reset();
+    if (!info) {
+      if (error_.empty()) error_ = info.err().message;
+      return;
+    }
+    auto add = log_->describe_file(file_, *info);
+    if (!add) {
+      if (error_.empty()) error_ = add.err().message;
+      return;
+    }
+    closed_.push_back(std::move(*add));
+  }
+
+  /// Commits the pending epochs up to `upto` in order, one Delta version each; an epoch whose
+  /// txn the table already holds is skipped (a replay after a restore).
+  status commit_pending(int64_t upto) {
+    while (!pending_.empty() && pending_.front().epoch <= upto) {
+      const epoch_files& e = pending_.front();
+      lake::delta_commit_request request;
+      request.adds = e.adds;
+      request.txn = lake::delta_txn{app_id_, e.epoch, std::nullopt};
+      request.operation = "STREAMING UPDATE";
+      request.lineage = {{"job", ctx_->job_name},
+                         {"node", ctx_->node_id},
+                         {"subtask", ctx_->subtask_index},
+                         {"epoch", e.epoch}};
+      auto done = log_->commit(request);
+      if (!done) return done.err();
+      pending_.erase(pending_.begin());
+    }
+    return {};
+  }
+
+  std::string table_;
+  lake::parquet_writer_options options_;
+  int64_t max_file_rows_;
+  schema_ptr schema_;
+  operator_context* ctx_ = nullptr;
+  std::string app_id_;
+  std::optional<lake::delta_log> log_;
+  std::unique_ptr<lake::parquet_writer> writer_;
+  std::string file_;                  ///< The open file, relative to the table.
+  std::vector<delta_add> closed_;     ///< Closed in the current epoch.
+  std::vector<epoch_files> pending_;  ///< Snapshotted, waiting for their checkpoint.
+  std::string error_;                 ///< The first failure; close() reports it.
+};
+
+class lake_sink_plan final : public operator_plan {
+ public:
+  std::string table;
+  lake::parquet_writer_options options;
+  int64_t max_file_rows = 1'000'000;
+  schema_ptr schema;
+
+  std::unique_ptr<operator_base> instantiate() const override {
+    return std::make_unique<lake_sink>(table, options, max_file_rows, schema);
+  }
+};
+
+class lake_sink_factory final : public operator_factory {
+ public:
+  const operator_traits& traits() const override { return traits_; }
+
+  result<plan_ptr> plan(const plan_context& ctx) const override {
+    config_reader r(*ctx.config);
+    auto p = std::make_shared<lake_sink_plan>();
+    auto path = r.required_string("path");
+    if (!path) return path.err();
+    if (path->empty()) return config_reader::key_error("path", "must not be empty");
+    p->table = *path;
+    auto codec = r.string_or("codec", "zstd");
+    if (!codec) return codec.err();
+    if (*codec == "zstd") {
+      p->options.codec = lake::parquet_codec::zstd;
+    } else if (*codec == "snappy") {
+      p->options.codec = lake::parquet_codec::snappy;
+    } else if (*codec == "none") {
+      p->options.codec = lake::parquet_codec::uncompressed;
+    } else {
+      return config_reader::key_error("codec",
+                                      "expected zstd, snappy or none, got '" + *codec + "'");
+    }
+    auto rows = r.int_or("max_file_rows", 1'000'000);
+    if (!rows) return rows.err();
+    if (*rows < 1) return config_reader::key_error("max_file_rows", "must be at least 1");
+    p->max_file_rows = *rows;
+    VIGIL_TRY(r.finish());
+    if (ctx.inputs.size() != 1) {
+      return make_error(errc::invalid_graph,
+                        "expected one input stream, got " + std::to_string(ctx.inputs.size()));
+    }
+    p->schema = ctx.inputs[0].schema;
+    return plan_ptr(std::move(p));
+  }
+
+ private:
+  operator_traits traits_ = [] {
+    operator_traits t;
+    t.name = "lake_sink";
+    t.input_ports = {"in"};
+    t.summary = "Writes rows to a Delta Lake table, committed exactly once per checkpoint";
+    return t;
+  }();
+};
+
+}  // namespace
+
+std::unique_ptr<operator_factory> make_lake_sink_factory() {
+  return std::make_unique<lake_sink_factory>();
+}
+
+void register_lake_operators(operator_registry& r) {
+  r.add(make_lake_sink_factory());
+}
+
+}  // namespace vigil
