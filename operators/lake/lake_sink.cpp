@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -26,10 +28,15 @@ nlohmann::json to_json(const std::vector<epoch_files>& pending) {
   for (const auto& e : pending) {
     auto adds = nlohmann::json::array();
     for (const auto& a : e.adds) {
+      auto pv = nlohmann::json::object();
+      for (const auto& [col, value] : a.partition_values) {
+        pv[col] = value ? nlohmann::json(*value) : nlohmann::json();
+      }
       adds.push_back({{"path", a.path},
                       {"size", a.size},
                       {"mtime", a.modification_time_ms},
-                      {"stats", a.stats}});
+                      {"stats", a.stats},
+                      {"partition", std::move(pv)}});
     }
     out.push_back({{"epoch", e.epoch}, {"adds", std::move(adds)}});
   }
@@ -52,6 +59,10 @@ result<std::vector<epoch_files>> from_json(std::string_view bytes) {
         add.size = a.at("size").get<int64_t>();
         add.modification_time_ms = a.at("mtime").get<int64_t>();
         add.stats = a.at("stats").get<std::string>();
+        for (const auto& [col, value] : a.at("partition").items()) {
+          add.partition_values[col] =
+              value.is_null() ? std::nullopt : std::optional<std::string>(value.get<std::string>());
+        }
         f.adds.push_back(std::move(add));
       }
       out.push_back(std::move(f));
@@ -64,17 +75,23 @@ result<std::vector<epoch_files>> from_json(std::string_view bytes) {
 
 class lake_sink final : public operator_base {
  public:
+  /// `partition` is the index of the partition column in `schema`, or -1; `data_schema` is
+  /// `schema` without it (partition values live in directory names and the log, not in files).
   lake_sink(std::string table, lake::parquet_writer_options options, int64_t max_file_rows,
-            schema_ptr schema)
+            schema_ptr schema, int partition, schema_ptr data_schema)
       : table_(std::move(table)),
         options_(std::move(options)),
         max_file_rows_(max_file_rows),
-        schema_(std::move(schema)) {}
+        schema_(std::move(schema)),
+        partition_(partition),
+        data_schema_(std::move(data_schema)) {}
 
   status open(operator_context& ctx) override {
     ctx_ = &ctx;
     app_id_ = ctx.job_name + "/" + ctx.node_id + "/" + std::to_string(ctx.subtask_index);
-    auto log = lake::delta_log::open_or_create(table_, *schema_, {});
+    lake::delta_create_options create;
+    if (partition_ >= 0) create.partition_columns = {schema_->fields()[partition_].name};
+    auto log = lake::delta_log::open_or_create(table_, *schema_, create);
     if (!log) return with_context("lake_sink: table '" + table_ + "': ", log.err());
     log_.emplace(std::move(*log));
     return {};
@@ -82,20 +99,33 @@ class lake_sink final : public operator_base {
 
   void process(size_t, const record_batch& batch, output&) override {
     if (!error_.empty() || batch.num_rows() == 0) return;
-    if (!writer_) {
-      file_ = "part-" + std::to_string(ctx_->subtask_index) + "-" + lake::make_uuid() + ".parquet";
-      auto w = lake::parquet_writer::open(table_ + "/" + file_, schema_, options_);
-      if (!w) {
-        error_ = w.err().message;
-        return;
-      }
-      writer_ = std::move(*w);
-    }
-    if (auto st = writer_->write(batch); !st) {
-      error_ = st.err().message;
+    if (partition_ < 0) {
+      write(std::nullopt, batch);
       return;
     }
-    if (writer_->num_rows() >= max_file_rows_) roll();
+    // Rows grouped by partition value; each group without the partition column.
+    const column& pc = batch.columns[partition_];
+    groups_.clear();
+    for (size_t row = 0; row < batch.num_rows(); ++row) {
+      std::optional<std::string> value;
+      if (!pc.is_null(row)) {
+        value = pc.type == type_id::string ? std::string(pc.string_at(row))
+                                           : std::to_string(pc.ints[row]);
+      }
+      groups_[value].push_back(static_cast<uint32_t>(row));
+    }
+    record_batch projected;
+    projected.schema = data_schema_;
+    for (size_t c = 0; c < batch.columns.size(); ++c) {
+      if (static_cast<int>(c) != partition_) projected.columns.push_back(batch.columns[c]);
+    }
+    projected.event_time = batch.event_time;
+    for (const auto& [value, rows] : groups_) {
+      batch_builder b(data_schema_, rows.size());
+      b.append_rows(projected, rows.data(), rows.size());
+      write(value, *b.finish());
+      if (!error_.empty()) return;
+    }
   }
 
   std::string snapshot_state(int64_t checkpoint_id) override {
@@ -138,16 +168,57 @@ class lake_sink final : public operator_base {
   }
 
  private:
-  /// Closes the current file and keeps it for the epoch's commit.
+  struct open_file {
+    std::unique_ptr<lake::parquet_writer> writer;
+    std::string path;  ///< Relative to the table.
+  };
+
+  /// Appends rows of one partition (`value`; nullopt without partitioning) to its open file,
+  /// opening one if needed: at most one file per partition per epoch unless it fills up.
+  void write(const std::optional<std::string>& value, const record_batch& rows) {
+    open_file& f = files_[value];
+    if (!f.writer) {
+      std::string dir;
+      if (partition_ >= 0) {
+        dir = lake::delta_partition_dir({schema_->fields()[partition_].name},
+                                        {{schema_->fields()[partition_].name, value}});
+      }
+      f.path = dir + "part-" + std::to_string(ctx_->subtask_index) + "-" + lake::make_uuid() +
+               ".parquet";
+      std::error_code ec;
+      std::filesystem::create_directories(
+          std::filesystem::path(table_ + "/" + f.path).parent_path(), ec);
+      auto w = lake::parquet_writer::open(table_ + "/" + f.path, data_schema_, options_);
+      if (!w) {
+        error_ = w.err().message;
+        return;
+      }
+      f.writer = std::move(*w);
+    }
+    if (auto st = f.writer->write(rows); !st) {
+      error_ = st.err().message;
+      return;
+    }
+    if (f.writer->num_rows() >= max_file_rows_) close_file(value, f);
+  }
+
+  /// Closes every open file and keeps them for the epoch's commit.
   void roll() {
-    if (!writer_) return;
-    auto info = writer_->close();
-    writer_.reset();
+    for (auto& [value, f] : files_) close_file(value, f);
+    files_.clear();
+  }
+
+  void close_file(const std::optional<std::string>& value, open_file& f) {
+    if (!f.writer) return;
+    auto info = f.writer->close();
+    f.writer.reset();
     if (!info) {
       if (error_.empty()) error_ = info.err().message;
       return;
     }
-    auto add = log_->describe_file(file_, *info);
+    lake::delta_partition_values pv;
+    if (partition_ >= 0) pv[schema_->fields()[partition_].name] = value;
+    auto add = log_->describe_file(f.path, *info, std::move(pv));
     if (!add) {
       if (error_.empty()) error_ = add.err().message;
       return;
@@ -181,9 +252,11 @@ class lake_sink final : public operator_base {
   schema_ptr schema_;
   operator_context* ctx_ = nullptr;
   std::string app_id_;
+  int partition_;
+  schema_ptr data_schema_;
   std::optional<lake::delta_log> log_;
-  std::unique_ptr<lake::parquet_writer> writer_;
-  std::string file_;                  ///< The open file, relative to the table.
+  std::map<std::optional<std::string>, open_file> files_;  ///< Open files by partition.
+  std::map<std::optional<std::string>, std::vector<uint32_t>> groups_;  ///< Per batch.
   std::vector<delta_add> closed_;     ///< Closed in the current epoch.
   std::vector<epoch_files> pending_;  ///< Snapshotted, waiting for their checkpoint.
   std::string error_;                 ///< The first failure; close() reports it.
@@ -195,9 +268,12 @@ class lake_sink_plan final : public operator_plan {
   lake::parquet_writer_options options;
   int64_t max_file_rows = 1'000'000;
   schema_ptr schema;
+  int partition = -1;
+  schema_ptr data_schema;
 
   std::unique_ptr<operator_base> instantiate() const override {
-    return std::make_unique<lake_sink>(table, options, max_file_rows, schema);
+    return std::make_unique<lake_sink>(table, options, max_file_rows, schema, partition,
+                                       data_schema);
   }
 };
 
@@ -228,12 +304,35 @@ class lake_sink_factory final : public operator_factory {
     if (!rows) return rows.err();
     if (*rows < 1) return config_reader::key_error("max_file_rows", "must be at least 1");
     p->max_file_rows = *rows;
+    auto partition_by = r.string_or("partition_by", "");
+    if (!partition_by) return partition_by.err();
     VIGIL_TRY(r.finish());
     if (ctx.inputs.size() != 1) {
       return make_error(errc::invalid_graph,
                         "expected one input stream, got " + std::to_string(ctx.inputs.size()));
     }
     p->schema = ctx.inputs[0].schema;
+    p->data_schema = p->schema;
+    if (!partition_by->empty()) {
+      p->partition = p->schema->index_of(*partition_by);
+      if (p->partition < 0) {
+        return config_reader::key_error("partition_by",
+                                        "no field '" + *partition_by + "' in the input");
+      }
+      type_id t = p->schema->fields()[p->partition].type;
+      if (t != type_id::string && t != type_id::int64) {
+        return config_reader::key_error("partition_by",
+                                        "field '" + *partition_by + "' must be string or int64");
+      }
+      std::vector<field> data;
+      for (const auto& f : p->schema->fields()) {
+        if (f.name != *partition_by) data.push_back(f);
+      }
+      if (data.empty()) {
+        return config_reader::key_error("partition_by", "no other field is left for the files");
+      }
+      p->data_schema = make_schema(std::move(data));
+    }
     return plan_ptr(std::move(p));
   }
 

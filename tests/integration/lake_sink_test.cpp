@@ -18,7 +18,8 @@
 namespace vigil {
 namespace {
 
-TEST(LakeSink, ARestartedJobCommitsEveryRecordExactlyOnce) {
+/// Runs the scenario with `sink_config` added to the sink's config (e.g. partitioning).
+void expect_exactly_once_across_a_restart(const std::string& sink_config) {
   const std::string node = testing::find_node();
   ASSERT_FALSE(node.empty()) << "node is not installed: run tools/bootstrap.sh";
   const char* yaml = R"(
@@ -26,13 +27,16 @@ name: lake-exactly-once
 checkpoints: {interval_ms: 30}
 nodes:
   - {id: gen, operator: generator, parallelism: 2, config: {count: 30000, keys: 10, rate: 30000}}
-  - {id: lake, operator: lake_sink, parallelism: 2, config: {path: "{DIR}/table", max_file_rows: 700}}
+  - {id: lake, operator: lake_sink, parallelism: 2,
+     config: {path: "{DIR}/table", max_file_rows: 700 {EXTRA}}}
 edges:
   - {from: gen, to: lake}
 )";
   std::string dir = testing::make_temp_dir("vigil-lake-sink");
   static const operator_registry registry = make_builtin_registry();
-  auto graph = parse_graph_yaml(std::regex_replace(yaml, std::regex("\\{DIR\\}"), dir));
+  std::string text = std::regex_replace(yaml, std::regex("\\{DIR\\}"), dir);
+  text = std::regex_replace(text, std::regex("\\{EXTRA\\}"), sink_config);
+  auto graph = parse_graph_yaml(text);
   ASSERT_TRUE(graph.ok()) << graph.err().message;
   auto plan = plan_job(*graph, registry);
   ASSERT_TRUE(plan.ok()) << plan.err().message;
@@ -70,7 +74,7 @@ edges:
       {node, VIGIL_DUCKDB_QUERY,
        "SELECT count(*) AS n, count(DISTINCT seq) AS distinct_seq, min(seq) AS lo, "
        "max(seq) AS hi FROM read_parquet([" +
-           files + "])"});
+           files + "], hive_partitioning = true)"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "{\"n\":\"30000\",\"distinct_seq\":\"30000\",\"lo\":\"0\",\"hi\":\"29999\"}\n");
 
@@ -91,8 +95,20 @@ edges:
   }
   for (const auto& [path, add] : snapshot->files) {
     EXPECT_TRUE(std::filesystem::exists(dir + "/table/" + path)) << path;
+    if (!sink_config.empty()) {
+      EXPECT_EQ(path.rfind("key=", 0), 0u) << path << " is not in a partition directory";
+      EXPECT_EQ(add.partition_values.count("key"), 1u) << path;
+    }
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(LakeSink, ARestartedJobCommitsEveryRecordExactlyOnce) {
+  expect_exactly_once_across_a_restart("");
+}
+
+TEST(LakeSink, PartitionedByAColumnCommitsEveryRecordExactlyOnce) {
+  expect_exactly_once_across_a_restart(", partition_by: key");
 }
 
 }  // namespace
