@@ -1,7 +1,5 @@
 #include "coordinator/job_store.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -12,6 +10,7 @@
 #include <iterator>
 #include <system_error>
 
+#include "common/durable_file.hpp"
 #include "common/ids.hpp"
 #include "coordinator/proto_convert.hpp"
 
@@ -36,11 +35,6 @@ uint64_t get_le(std::string_view in, size_t offset, int bytes) {
     v |= static_cast<uint64_t>(static_cast<unsigned char>(in[offset + i])) << (8 * i);
   }
   return v;
-}
-
-error io_failure(const std::filesystem::path& path, std::string_view what, int err) {
-  return make_error(errc::io_error, "job store: " + path.string() + ": " + std::string(what) +
-                                        ": " + std::strerror(err));
 }
 
 status check_id(std::string_view id) {
@@ -101,40 +95,6 @@ result<stored_job> decode(std::string_view bytes) {
   if (!info) return info.err();
   out.info = std::move(*info);
   return out;
-}
-
-/// Writes `bytes` to `path` and fsyncs it.
-status write_file(const std::filesystem::path& path, std::string_view bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return io_failure(path, "open", errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return io_failure(path, "write", err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    return io_failure(path, "fsync", err);
-  }
-  if (::close(fd) != 0) return io_failure(path, "close", errno);
-  return {};
-}
-
-status fsync_dir(const std::filesystem::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_failure(dir, "open directory", errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_failure(dir, "fsync directory", err);
-  return {};
 }
 
 }  // namespace
@@ -218,15 +178,11 @@ status job_store::update(const job_info& info) {
 
 status job_store::write(const stored_job& job) const {
   auto final_path = dir_ / (job.info.id + std::string(kSuffix));
-  auto temp_path = dir_ / (job.info.id + std::string(kTempSuffix));
-  VIGIL_TRY(write_file(temp_path, encode(job)));
-  if (std::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    int err = errno;
-    std::error_code ec;
-    std::filesystem::remove(temp_path, ec);
-    return io_failure(final_path, "rename", err);
+  if (auto st = replace_file_synced(final_path, encode(job)); !st) {
+    return with_context("job store: ", st.err());
   }
-  return fsync_dir(dir_);
+  if (auto st = fsync_directory(dir_); !st) return with_context("job store: ", st.err());
+  return {};
 }
 
 }  // namespace vigil

@@ -1,6 +1,5 @@
 #include "lake/delta_log.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +14,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "common/durable_file.hpp"
 
 namespace vigil::lake {
 
@@ -451,26 +452,9 @@ result<bool> put_if_absent(const std::string& table, int64_t version, const std:
   const std::string dir = delta_log_dir(table);
   const std::string final_path = dir + "/" + version_name(version);
   const std::string tmp = dir + "/." + version_name(version) + "." + make_uuid() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return make_error(errc::io_error, "cannot create '" + tmp + "': " + std::strerror(errno));
-  }
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error(errc::io_error, "cannot write '" + tmp + "': " + std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int e = errno;
+  if (auto st = write_file_synced(tmp, text, /*exclusive=*/true); !st) {
     ::unlink(tmp.c_str());
-    return make_error(errc::io_error, "cannot sync '" + tmp + "': " + std::strerror(e));
+    return with_context("cannot write commit: ", st.err());
   }
   const int rc = ::link(tmp.c_str(), final_path.c_str());
   const int link_errno = errno;
@@ -482,14 +466,9 @@ result<bool> put_if_absent(const std::string& table, int64_t version, const std:
     return make_error(errc::io_error,
                       "cannot link '" + final_path + "': " + std::strerror(link_errno));
   }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || ::fsync(dfd) != 0) {
-    const int e = errno;
-    if (dfd >= 0) ::close(dfd);
-    return make_error(errc::io_error, "committed " + final_path +
-                                          " but cannot sync its directory: " + std::strerror(e));
+  if (auto st = fsync_directory(dir); !st) {
+    return with_context("committed " + final_path + " but cannot sync its directory: ", st.err());
   }
-  ::close(dfd);
   return true;
 }
 

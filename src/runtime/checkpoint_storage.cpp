@@ -1,14 +1,13 @@
 #include "runtime/checkpoint_storage.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "common/durable_file.hpp"
 
 namespace vigil {
 
@@ -25,43 +24,10 @@ error io_failure(const fs::path& path, std::string_view what, int err) {
                                         std::string(what) + ": " + std::strerror(err));
 }
 
-status fsync_path(const fs::path& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return io_failure(path, "open", errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_failure(path, "fsync", err);
-  return {};
-}
-
-/// Makes `dst` appear atomically with the content of `tmp` (already written and fsynced).
-status publish(const fs::path& tmp, const fs::path& dst) {
-  if (auto st = fsync_path(tmp, false); !st) return st;
-  std::error_code ec;
-  fs::rename(tmp, dst, ec);
-  if (ec) return io_failure(dst, "rename", ec.value());
-  return {};
-}
-
-status write_durably(const fs::path& dst, std::string_view bytes) {
-  fs::path tmp = dst;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) return io_failure(tmp, "write", errno);
-  }
-  return publish(tmp, dst);
-}
-
-status copy_durably(const fs::path& src, const fs::path& dst) {
-  fs::path tmp = dst;
-  tmp += ".tmp";
-  std::error_code ec;
-  fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
-  if (ec) return io_failure(src, "copy to " + tmp.string(), ec.value());
-  return publish(tmp, dst);
+/// Errors of the durable-file helpers, prefixed like this class's own.
+status in_storage(status st) {
+  if (st) return st;
+  return with_context("checkpoint storage: ", st.err());
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -120,17 +86,17 @@ result<snapshot_stats> checkpoint_storage::store_state(int64_t id, const std::st
       fs::path dst = shared / stored;
       std::error_code exists_ec;
       if (fs::exists(dst, exists_ec) && fs::file_size(dst, exists_ec) == size) continue;
-      if (auto st = copy_durably(entry.path(), dst); !st) return st.err();
+      if (auto st = in_storage(copy_file_synced(entry.path(), dst)); !st) return st.err();
     } else {
-      if (auto st = copy_durably(entry.path(), own / name); !st) return st.err();
+      if (auto st = in_storage(copy_file_synced(entry.path(), own / name)); !st) return st.err();
     }
     ++stats.files_copied;
     stats.bytes_copied += size;
   }
   if (ec) return io_failure(rocksdb_checkpoint, "list", ec.value());
-  if (auto st = write_durably(own / shared_list_name, list); !st) return st.err();
-  if (auto st = fsync_path(shared, true); !st) return st.err();
-  if (auto st = fsync_path(own, true); !st) return st.err();
+  if (auto st = in_storage(replace_file_synced(own / shared_list_name, list)); !st) return st.err();
+  if (auto st = in_storage(fsync_directory(shared)); !st) return st.err();
+  if (auto st = in_storage(fsync_directory(own)); !st) return st.err();
   fs::remove_all(rocksdb_checkpoint, ec);
   return stats;
 }
@@ -141,7 +107,7 @@ status checkpoint_storage::store_operator_state(int64_t id, const std::string& s
   std::error_code ec;
   fs::create_directories(own, ec);
   if (ec) return io_failure(own, "create", ec.value());
-  return write_durably(own / "operator_state", bytes);
+  return in_storage(replace_file_synced(own / "operator_state", bytes));
 }
 
 status checkpoint_storage::complete(int64_t id, std::string_view metadata) {
@@ -149,8 +115,8 @@ status checkpoint_storage::complete(int64_t id, std::string_view metadata) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return io_failure(dir, "create", ec.value());
-  if (auto st = write_durably(dir / metadata_name, metadata); !st) return st;
-  return fsync_path(dir, true);
+  if (auto st = in_storage(replace_file_synced(dir / metadata_name, metadata)); !st) return st;
+  return in_storage(fsync_directory(dir));
 }
 
 void checkpoint_storage::abandon(int64_t id) {
@@ -198,8 +164,8 @@ result<bool> checkpoint_storage::restore_state(int64_t id, const std::string& su
     }
     // RocksDB finds SST files by number: restore the original name. A hard link would do
     // on the same file system; a copy leaves the checkpoint untouched by the new instance.
-    if (auto st =
-            copy_durably(root_ / "shared" / subtask / stored, target / stored.substr(dash + 1));
+    if (auto st = in_storage(copy_file_synced(root_ / "shared" / subtask / stored,
+                                              target / stored.substr(dash + 1)));
         !st) {
       return st.err();
     }
@@ -207,7 +173,7 @@ result<bool> checkpoint_storage::restore_state(int64_t id, const std::string& su
   for (const auto& entry : fs::directory_iterator(own, ec)) {
     std::string name = entry.path().filename().string();
     if (name == shared_list_name || name == "operator_state") continue;
-    if (auto st = copy_durably(entry.path(), target / name); !st) return st.err();
+    if (auto st = in_storage(copy_file_synced(entry.path(), target / name)); !st) return st.err();
   }
   if (ec) return io_failure(own, "list", ec.value());
   return true;

@@ -352,9 +352,9 @@ int run_parquet_write(double scale, const std::string& dir) {
     if (::pclose(pipe) != 0) duck.clear();
   }
   double duck_seconds = 0;
-  uint64_t duck_bytes = 0;
+  unsigned long long duck_bytes = 0;
   if (std::sscanf(duck.c_str(), "{\"rows\":%*d,\"seconds\":%lf,\"bytes\":%llu", &duck_seconds,
-                  reinterpret_cast<unsigned long long*>(&duck_bytes)) != 2 ||
+                  &duck_bytes) != 2 ||
       duck_seconds <= 0) {
     std::fprintf(stderr, "%s: DuckDB did not run (run tools/bootstrap.sh): %s\n",
                  parquet_bench_name, duck.c_str());
@@ -368,8 +368,7 @@ int run_parquet_write(double scale, const std::string& dir) {
       "\"ratio\":%.3f,\"target_ratio\":0.8}\n",
       parquet_bench_name, static_cast<unsigned long long>(rows), best_wall, best_cpu,
       rows / best_wall, bytes / best_wall / 1e6, static_cast<unsigned long long>(bytes),
-      duck_seconds, rows / duck_seconds, static_cast<unsigned long long>(duck_bytes),
-      duck_seconds / best_wall);
+      duck_seconds, rows / duck_seconds, duck_bytes, duck_seconds / best_wall);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;
