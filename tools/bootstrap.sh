@@ -12,7 +12,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libsimdjson-dev
   libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsnappy-dev libzstd-dev librdkafka-dev
+  libsnappy-dev libzstd-dev librdkafka-dev libssl-dev
 )
 if ! command -v node >/dev/null 2>&1; then
   packages+=(nodejs npm)

@@ -27,7 +27,8 @@ void on_signal(int) {
 vigil::result<vigil::job_summary> run_embedded(const std::string& graph_path,
                                                const vigil::operator_registry& registry,
                                                size_t workers, const vigil::job_plan& plan,
-                                               const vigil::run_options& opts) {
+                                               const vigil::run_options& opts,
+                                               const std::string& checkpoint_root) {
   auto graph = vigil::load_graph_file(graph_path);
   if (!graph) return graph.err();
   uint32_t subtasks = 0;
@@ -37,6 +38,7 @@ vigil::result<vigil::job_summary> run_embedded(const std::string& graph_path,
   // Every worker could host the whole job: the scheduler still spreads keyed operators.
   co.slots_per_worker = std::max<uint32_t>(subtasks, 1);
   co.state_dir = opts.state_dir;
+  if (plan.checkpoint_interval_us > 0) co.checkpoint_dir = checkpoint_root;
   co.threads_per_worker = opts.threads;
   auto cluster = vigil::embedded_cluster::start(co, registry);
   if (!cluster) return cluster.err();
@@ -119,6 +121,12 @@ int main(int argc, char** argv) {
   opts.cancel = &cancel_requested;
   opts.checkpoint_dir =
       (std::filesystem::path(checkpoint_dir) / vigil::to_path_safe_id(plan->name)).string();
+  if (workers > 0 && (resume || !from_checkpoint.empty())) {
+    std::fprintf(stderr,
+                 "vigil: --resume and --from-checkpoint apply to single-process runs; with "
+                 "--workers the embedded cluster restarts a failed job from its checkpoints\n");
+    return 2;
+  }
   if (!from_checkpoint.empty()) {
     auto chk = std::filesystem::path(from_checkpoint).lexically_normal();
     if (chk.filename().empty()) chk = chk.parent_path();
@@ -145,8 +153,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vigil: resuming from checkpoint %lld\n",
                    static_cast<long long>(done.back()));
   }
-  auto summary = workers == 0 ? vigil::run_local(*plan, opts)
-                              : run_embedded(graph_path, registry, workers, *plan, opts);
+  auto summary = workers == 0
+                     ? vigil::run_local(*plan, opts)
+                     : run_embedded(graph_path, registry, workers, *plan, opts, checkpoint_dir);
   std::error_code ec;
   std::filesystem::remove_all(opts.state_dir, ec);
   if (!summary) {

@@ -26,8 +26,23 @@ int64_t unix_now_us() {
       .count();
 }
 
+/// Coordinator to itself: (restart, job id, attempt) places and deploys a restarting job.
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+/// Coordinator to itself: (ckpttick, job id, attempt) drives a running job's checkpoints.
+using checkpoint_tick_atom = caf::atom_constant<caf::atom("ckpttick")>;
+
 bool ended(job_state s) {
   return s == job_state::finished || s == job_state::failed || s == job_state::cancelled;
+}
+
+/// Subtasks exist or are being made: a failure now stops them and may restart the job.
+bool active(job_state s) {
+  return s == job_state::pending || s == job_state::running || s == job_state::restarting;
+}
+
+/// Deployed but not yet started.
+bool starting(job_state s) {
+  return s == job_state::pending || s == job_state::restarting;
 }
 
 caf::error refuse(std::string message) {
@@ -36,7 +51,7 @@ caf::error refuse(std::string message) {
 
 void refresh_free_slots(worker_entry& w) {
   uint32_t used = 0;
-  for (const auto& [job, n] : w.slots_by_job) used += n;
+  for (const auto& [job, r] : w.slots_by_job) used += r.slots;
   w.info.free_slots = w.info.slots > used ? w.info.slots - used : 0;
 }
 
@@ -75,6 +90,82 @@ size_t index_of(const job_plan& plan, subtask_ref r) {
   return i + r.subtask;
 }
 
+/// Chooses a live worker for every subtask of `plan` (plan order, then subtask), one subtask
+/// per free slot. A subtask fed by a forward edge goes where its upstream subtask is, if a slot
+/// is free there (no network hop). Otherwise the subtasks of each node are spread over the
+/// workers: the worker with the fewest subtasks of the same node, then the most free slots,
+/// then the lowest id. resource_exhausted when the live workers lack free slots.
+result<std::vector<worker_entry*>> place(table& t, const job_plan& plan) {
+  uint64_t needed = 0;
+  for (const auto& n : plan.nodes) needed += n.parallelism;
+  std::vector<worker_entry*> alive;
+  uint64_t free = 0;
+  for (auto& [id, w] : t.workers) {
+    if (!w.info.alive) continue;
+    alive.push_back(&w);
+    free += w.info.free_slots;
+  }
+  if (needed > free) {
+    return make_error(errc::resource_exhausted,
+                      "job '" + plan.name + "' needs " + std::to_string(needed) +
+                          " task slots, the cluster has " + std::to_string(free) + " free (" +
+                          std::to_string(alive.size()) + " live workers)");
+  }
+  std::map<const worker_entry*, uint32_t> free_left;
+  for (auto* w : alive) free_left[w] = w->info.free_slots;
+  std::vector<worker_entry*> out;
+  std::vector<std::vector<worker_entry*>> placed(plan.nodes.size());
+  for (uint32_t n = 0; n < plan.nodes.size(); ++n) {
+    std::optional<size_t> forward_from;
+    for (const auto& e : plan.edges) {
+      if (e.to == n && e.part == partitioning::forward) forward_from = e.from;
+    }
+    std::map<const worker_entry*, uint32_t> of_node;
+    for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) {
+      worker_entry* best = nullptr;
+      if (forward_from && free_left[placed[*forward_from][s]] > 0) {
+        best = placed[*forward_from][s];
+      } else {
+        for (auto* w : alive) {
+          if (free_left[w] == 0) continue;
+          if (best == nullptr || of_node[w] < of_node[best] ||
+              (of_node[w] == of_node[best] && free_left[w] > free_left[best])) {
+            best = w;
+          }
+        }
+      }
+      if (best == nullptr) return make_error(errc::internal, "scheduler: no free slot left");
+      placed[n].push_back(best);
+      --free_left[best];
+      ++of_node[best];
+      out.push_back(best);
+    }
+  }
+  return out;
+}
+
+/// Records a placement (from place()) in the job and reserves the slots on the workers.
+void reserve(job_entry& j, const std::vector<worker_entry*>& placement) {
+  std::map<worker_entry*, uint32_t> taken;
+  for (size_t i = 0; i < placement.size(); ++i) {
+    auto& sub = j.stored.info.subtasks[i];
+    sub.worker_id = placement[i]->info.id;
+    sub.state = "deploying";
+    ++taken[placement[i]];
+  }
+  for (auto& [w, n] : taken) {
+    w->slots_by_job[j.stored.info.id] = {j.attempt, n};
+    refresh_free_slots(*w);
+  }
+}
+
+/// The checkpoint counters of a job: earlier attempts plus the running one.
+void sync_checkpoint_counts(job_entry& j) {
+  if (!j.checkpoints) return;
+  const auto& s = j.checkpoints->summary();
+  j.stored.info.checkpoints_failed = j.checkpoints_failed_before + s.failed;
+}
+
 /// The coordinator's one actor: worker registry, heartbeats, and the job masters' protocol for
 /// every job. It writes the job store (an fsync per job state change, which is rare) on a
 /// scheduler thread; a detached actor would not shut down while its pending delayed messages
@@ -86,6 +177,13 @@ class coordinator_actor : public caf::event_based_actor {
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& down) { on_down(down); });
     send(this, tick_atom::value);
+    {
+      // Jobs recovered from the job store (cluster_coordinator::start) wait for workers.
+      lock_t lock(t_.mutex);
+      for (auto& [id, j] : t_.jobs) {
+        if (j.stored.info.state == job_state::restarting) schedule_restart(j);
+      }
+    }
     return {
         [this](register_atom, const std::string& id, const std::string& address, uint32_t slots,
                uint32_t heartbeat_ms) -> caf::result<caf::atom_value> {
@@ -98,26 +196,44 @@ class coordinator_actor : public caf::event_based_actor {
           if (it == t_.workers.end() || it->second.handle != current_sender()) return;
           if (it->second.info.alive) lose_worker(id, "it stopped", false);
         },
-        [this](released_atom, const std::string& worker_id, const std::string& job_id) {
-          on_released(worker_id, job_id);
-        },
+        [this](released_atom, const std::string& worker_id, const std::string& job_id,
+               uint32_t attempt) { on_released(worker_id, job_id, attempt); },
         [this](tick_atom) { on_tick(); },
         [this](const local_request& r) {
+          lock_t lock(t_.mutex);
+          auto it = t_.jobs.find(r.job_id);
+          if (it == t_.jobs.end()) return;
           if (r.cancel) {
-            on_cancel(r.job_id);
+            on_cancel(it->second);
           } else {
-            deploy(r.job_id);
+            deploy(it->second);
           }
         },
         [this](done_atom, const subtask_stats& stats) { on_done(stats); },
         [this](failed_atom, size_t node, uint32_t subtask, const std::string& message) {
           on_failed(node, subtask, message);
         },
+        [this](ack_atom, const checkpoint_ack& ack) {
+          with_checkpoints([&](job_entry& j) { return j.checkpoints->on_ack(ack, now_us()); });
+        },
+        [this](decline_atom, int64_t id, size_t node, uint32_t subtask, const std::string& why) {
+          with_checkpoints([&](job_entry& j) {
+            return j.checkpoints->on_decline(id, node, subtask, why, now_us());
+          });
+        },
+        [this](checkpoint_tick_atom, const std::string& job_id, uint32_t attempt) {
+          on_checkpoint_tick(job_id, attempt);
+        },
+        [this](restart_atom, const std::string& job_id, uint32_t attempt) {
+          on_restart(job_id, attempt);
+        },
     };
   }
 
  private:
   using lock_t = std::unique_lock<std::mutex>;
+
+  static int64_t now_us() { return operator_context::now_us(); }
 
   caf::result<caf::atom_value> on_register(const std::string& id, const std::string& address,
                                            uint32_t slots, uint32_t heartbeat_ms) {
@@ -189,19 +305,22 @@ class coordinator_actor : public caf::event_based_actor {
     if (j == nullptr) return;
     auto& sub = j->stored.info.subtasks[idx];
     if (sub.state == "finished" || sub.state == "failed" || sub.state == "lost") return;
-    if (j->stored.info.state == job_state::pending || j->stored.info.state == job_state::running) {
-      sub.state = "failed";
-      fail_job(*j, "node '" + sub.node_id + "' subtask " + std::to_string(sub.subtask) +
-                       " on worker '" + sub.worker_id + "' stopped: " + error_text(down.reason));
-    }
+    sub.state = "failed";
+    on_job_failure(*j, "node '" + sub.node_id + "' subtask " + std::to_string(sub.subtask) +
+                           " on worker '" + sub.worker_id +
+                           "' stopped: " + error_text(down.reason));
   }
 
-  void on_released(const std::string& worker_id, const std::string& job_id) {
+  void on_released(const std::string& worker_id, const std::string& job_id, uint32_t attempt) {
     lock_t lock(t_.mutex);
     auto w = t_.workers.find(worker_id);
     if (w == t_.workers.end() || w->second.handle != current_sender()) return;
-    w->second.slots_by_job.erase(job_id);
-    refresh_free_slots(w->second);
+    // A release of an earlier attempt must not free the slots of the current one.
+    auto r = w->second.slots_by_job.find(job_id);
+    if (r != w->second.slots_by_job.end() && r->second.attempt == attempt) {
+      w->second.slots_by_job.erase(r);
+      refresh_free_slots(w->second);
+    }
     if (auto j = t_.jobs.find(job_id); j != t_.jobs.end()) check_cancelled(j->second);
     t_.changed.notify_all();
   }
@@ -215,6 +334,14 @@ class coordinator_actor : public caf::event_based_actor {
     if (sub.state == "finished") return;
     sub.state = "finished";
     add_stats(j->summary, stats);
+    if (j->checkpoints) {
+      auto st = j->checkpoints->on_finished(j->refs[idx].node, j->refs[idx].subtask, now_us());
+      sync_checkpoint_counts(*j);
+      if (!st) {
+        on_job_failure(*j, st.err().message);
+        return;
+      }
+    }
     if (++j->finished_subtasks == j->refs.size() && j->stored.info.state == job_state::running) {
       j->stored.info.state = job_state::finished;
       retire(*j);
@@ -233,30 +360,81 @@ class coordinator_actor : public caf::event_based_actor {
     if (j == nullptr) return;
     auto& sub = j->stored.info.subtasks[idx];
     sub.state = "failed";
-    fail_job(*j, "node '" + sub.node_id + "' subtask " + std::to_string(sub.subtask) +
-                     " on worker '" + sub.worker_id + "': " + message);
+    on_job_failure(*j, "node '" + sub.node_id + "' subtask " + std::to_string(sub.subtask) +
+                           " on worker '" + sub.worker_id + "': " + message);
   }
 
-  void on_cancel(const std::string& job_id) {
+  void on_cancel(job_entry& j) {
+    cancel_on_workers(j);
+    check_cancelled(j);
+  }
+
+  // --- Checkpoints: the job master drives a checkpoint_coordinator per running job. ---
+
+  /// Runs `step` on the checkpoint coordinator of the job the sending subtask belongs to; an
+  /// error (more failed checkpoints in a row than tolerated) is a job failure.
+  template <class Step>
+  void with_checkpoints(Step step) {
+    lock_t lock(t_.mutex);
+    auto [j, idx] =
+        find_subtask(current_sender() ? current_sender()->address() : caf::actor_addr{});
+    if (j == nullptr || !j->checkpoints || j->stored.info.state != job_state::running) return;
+    auto st = step(*j);
+    sync_checkpoint_counts(*j);
+    if (!st) on_job_failure(*j, st.err().message);
+  }
+
+  void start_checkpoints(job_entry& j) {
+    const job_plan& plan = *j.plan;
+    auto trigger = [this, &j](int64_t id) {
+      std::vector<bool> is_source(j.plan->nodes.size(), true);
+      for (const auto& e : j.plan->edges) is_source[e.to] = false;
+      for (size_t n = 0; n < j.actors.size(); ++n) {
+        if (!is_source[n]) continue;
+        for (const auto& a : j.actors[n]) send(a, trigger_atom::value, id);
+      }
+    };
+    auto notify = [this, &j](int64_t id) {
+      for (const auto& node : j.actors) {
+        for (const auto& a : node) send(a, complete_atom::value, id);
+      }
+      auto& info = j.stored.info;
+      info.last_checkpoint = id;
+      ++info.checkpoints_completed;
+      j.consecutive_failures = 0;  // Progress: the restart budget starts afresh.
+      persist(t_, j);
+    };
+    j.checkpoints = std::make_unique<checkpoint_coordinator>(
+        plan, std::make_shared<checkpoint_storage>(j.checkpoint_dir), trigger, notify);
+    j.checkpoints->start(now_us());
+    send(this, checkpoint_tick_atom::value, j.stored.info.id, j.attempt);
+  }
+
+  void on_checkpoint_tick(const std::string& job_id, uint32_t attempt) {
     lock_t lock(t_.mutex);
     auto it = t_.jobs.find(job_id);
     if (it == t_.jobs.end()) return;
     job_entry& j = it->second;
-    for (const auto& [wid, w] : t_.workers) {
-      if (w.info.alive && w.slots_by_job.count(job_id) != 0 && j.deploying.count(wid) == 0) {
-        send(w.handle, cancel_atom::value, job_id);
-      }
+    if (j.attempt != attempt || j.stored.info.state != job_state::running || !j.checkpoints) {
+      return;
     }
-    check_cancelled(j);
+    auto st = j.checkpoints->tick(now_us());
+    sync_checkpoint_counts(j);
+    if (!st) {
+      on_job_failure(j, st.err().message);
+      return;
+    }
+    auto period = std::chrono::microseconds(
+        std::clamp<int64_t>(j.plan->checkpoint_interval_us / 4, 5'000, 100'000));
+    delayed_send(this, period, checkpoint_tick_atom::value, job_id, attempt);
   }
 
   // --- Deployment: deploy on every worker, then wire every subtask, then start them all. ---
 
-  void deploy(const std::string& job_id) {
-    lock_t lock(t_.mutex);
-    auto it = t_.jobs.find(job_id);
-    if (it == t_.jobs.end() || it->second.stored.info.state != job_state::pending) return;
-    job_entry& j = it->second;
+  void deploy(job_entry& j) {
+    if (!starting(j.stored.info.state) || j.deploying_attempt) return;
+    j.deploying_attempt = true;
+    const std::string& job_id = j.stored.info.id;
     std::map<std::string, std::vector<subtask_ref>> by_worker;
     for (size_t i = 0; i < j.refs.size(); ++i) {
       by_worker[j.stored.info.subtasks[i].worker_id].push_back(j.refs[i]);
@@ -267,43 +445,59 @@ class coordinator_actor : public caf::event_based_actor {
     for (size_t n = 0; n < j.plan->nodes.size(); ++n) {
       j.actors[n].resize(j.plan->nodes[n].parallelism);
     }
+    j.subtask_of.clear();
+    j.finished_subtasks = 0;
     j.pending_replies = by_worker.size();
     std::string graph = j.stored.graph.SerializeAsString();
+    deploy_settings settings{j.attempt, j.checkpoint_dir.string(), j.restore_id};
     for (auto& [wid, refs] : by_worker) {
       const auto& w = t_.workers.at(wid);
       if (!w.info.alive) {
-        fail_job(j, "worker '" + wid + "' was lost before the job was deployed");
+        on_job_failure(j, "worker '" + wid + "' was lost before the job was deployed");
         return;
       }
       j.deploying.insert(wid);
-      request(w.handle, t_.deploy_timeout, deploy_atom::value, job_id, graph, peers, refs,
+      request(w.handle, t_.deploy_timeout, deploy_atom::value, job_id, graph, peers, refs, settings,
               caf::actor_cast<caf::actor>(this))
-          .then([this, job_id, wid = wid, refs = refs](
-                    std::vector<caf::actor>& actors) { on_deployed(job_id, wid, refs, actors); },
-                [this, job_id, wid = wid](caf::error& err) { on_deploy_failed(job_id, wid, err); });
+          .then(
+              [this, job_id, wid = wid, refs = refs,
+               attempt = j.attempt](std::vector<caf::actor>& actors) {
+                on_deployed(job_id, attempt, wid, refs, actors);
+              },
+              [this, job_id, wid = wid, attempt = j.attempt](caf::error& err) {
+                on_deploy_failed(job_id, attempt, wid, err);
+              });
     }
   }
 
-  void on_deployed(const std::string& job_id, const std::string& wid,
+  void on_deployed(const std::string& job_id, uint32_t attempt, const std::string& wid,
                    const std::vector<subtask_ref>& refs, std::vector<caf::actor>& actors) {
     lock_t lock(t_.mutex);
     auto it = t_.jobs.find(job_id);
     if (it == t_.jobs.end()) return;
     job_entry& j = it->second;
-    j.deploying.erase(wid);
     auto w = t_.workers.find(wid);
-    if (j.stored.info.state != job_state::pending) {
+    if (attempt != j.attempt) {
+      // An earlier attempt's answer: that attempt failed meanwhile; stop what it spawned.
+      if (w != t_.workers.end() && w->second.info.alive) {
+        send(w->second.handle, cancel_atom::value, job_id, attempt);
+      }
+      return;
+    }
+    j.deploying.erase(wid);
+    if (!starting(j.stored.info.state)) {
       // Cancelled or failed meanwhile: stop what was just spawned.
       if (w != t_.workers.end() && w->second.info.alive) {
-        send(w->second.handle, cancel_atom::value, job_id);
+        send(w->second.handle, cancel_atom::value, job_id, attempt);
       }
       check_cancelled(j);
       t_.changed.notify_all();
       return;
     }
     if (actors.size() != refs.size()) {
-      fail_job(j, "worker '" + wid + "' answered the deploy with " + std::to_string(actors.size()) +
-                      " subtasks, expected " + std::to_string(refs.size()));
+      on_job_failure(j, "worker '" + wid + "' answered the deploy with " +
+                            std::to_string(actors.size()) + " subtasks, expected " +
+                            std::to_string(refs.size()));
       return;
     }
     for (size_t i = 0; i < refs.size(); ++i) {
@@ -317,20 +511,25 @@ class coordinator_actor : public caf::event_based_actor {
     t_.changed.notify_all();
   }
 
-  void on_deploy_failed(const std::string& job_id, const std::string& wid, const caf::error& err) {
+  void on_deploy_failed(const std::string& job_id, uint32_t attempt, const std::string& wid,
+                        const caf::error& err) {
     lock_t lock(t_.mutex);
     auto it = t_.jobs.find(job_id);
     if (it == t_.jobs.end()) return;
     job_entry& j = it->second;
-    j.deploying.erase(wid);
+    if (attempt == j.attempt) j.deploying.erase(wid);
     if (auto w = t_.workers.find(wid); w != t_.workers.end()) {
       // Nothing runs there; a late spawn after a timeout is stopped by the cancel.
-      w->second.slots_by_job.erase(job_id);
-      refresh_free_slots(w->second);
-      if (w->second.info.alive) send(w->second.handle, cancel_atom::value, job_id);
+      auto r = w->second.slots_by_job.find(job_id);
+      if (r != w->second.slots_by_job.end() && r->second.attempt == attempt) {
+        w->second.slots_by_job.erase(r);
+        refresh_free_slots(w->second);
+      }
+      if (w->second.info.alive) send(w->second.handle, cancel_atom::value, job_id, attempt);
     }
-    if (j.stored.info.state == job_state::pending) {
-      fail_job(j, "deploying on worker '" + wid + "' failed: " + error_text(err));
+    if (attempt != j.attempt) return;
+    if (starting(j.stored.info.state)) {
+      on_job_failure(j, "deploying on worker '" + wid + "' failed: " + error_text(err));
     } else {
       check_cancelled(j);
     }
@@ -341,46 +540,144 @@ class coordinator_actor : public caf::event_based_actor {
     auto wiring = compute_wiring(*j.plan, j.actors);
     j.pending_replies = j.refs.size();
     std::string job_id = j.stored.info.id;
+    uint32_t attempt = j.attempt;
     for (size_t n = 0; n < wiring.size(); ++n) {
       for (size_t s = 0; s < wiring[n].size(); ++s) {
         request(j.actors[n][s], t_.deploy_timeout, wire_atom::value, std::move(wiring[n][s]))
-            .then([this, job_id](caf::atom_value) { on_wired(job_id); },
-                  [this, job_id, n, s](caf::error& err) {
+            .then([this, job_id, attempt](caf::atom_value) { on_wired(job_id, attempt); },
+                  [this, job_id, attempt, n, s](caf::error& err) {
                     lock_t lock(t_.mutex);
                     auto it = t_.jobs.find(job_id);
-                    if (it == t_.jobs.end()) return;
-                    if (it->second.stored.info.state == job_state::pending) {
-                      fail_job(it->second, "wiring node '" + it->second.plan->nodes[n].id +
-                                               "' subtask " + std::to_string(s) +
-                                               " failed: " + error_text(err));
+                    if (it == t_.jobs.end() || it->second.attempt != attempt) return;
+                    if (starting(it->second.stored.info.state)) {
+                      on_job_failure(it->second, "wiring node '" + it->second.plan->nodes[n].id +
+                                                     "' subtask " + std::to_string(s) +
+                                                     " failed: " + error_text(err));
                     }
                   });
       }
     }
   }
 
-  void on_wired(const std::string& job_id) {
+  void on_wired(const std::string& job_id, uint32_t attempt) {
     lock_t lock(t_.mutex);
     auto it = t_.jobs.find(job_id);
     if (it == t_.jobs.end()) return;
     job_entry& j = it->second;
-    if (j.stored.info.state != job_state::pending || --j.pending_replies != 0) return;
+    if (j.attempt != attempt || !starting(j.stored.info.state) || --j.pending_replies != 0) return;
     j.started = clock::now();
     for (const auto& node : j.actors) {
       for (const auto& a : node) send(a, start_atom::value);
     }
     for (auto& sub : j.stored.info.subtasks) sub.state = "running";
+    bool restarted = j.stored.info.state == job_state::restarting;
     j.stored.info.state = job_state::running;
-    spdlog::info("coordinator: job {} running ({} subtasks)", job_id, j.refs.size());
+    if (!j.checkpoint_dir.empty()) start_checkpoints(j);
+    if (restarted) {
+      spdlog::info("coordinator: job {} running again (restart {}, from checkpoint {})", job_id,
+                   j.stored.info.restarts, j.restore_id);
+    } else {
+      spdlog::info("coordinator: job {} running ({} subtasks)", job_id, j.refs.size());
+    }
     persist(t_, j);
     t_.changed.notify_all();
   }
 
-  // --- Failures (called with the lock held). ---
+  // --- Failures and recovery (called with the lock held). ---
+
+  /// A subtask or worker of an active job failed. A job with checkpoints and restart attempts
+  /// left stops every subtask and restarts from its newest complete checkpoint after a
+  /// backoff; any other job fails.
+  void on_job_failure(job_entry& j, const std::string& message) {
+    auto& info = j.stored.info;
+    if (!active(info.state)) return;
+    if (info.state == job_state::restarting && !j.deploying_attempt) return;  // Already stopping.
+    if (!j.plan || j.checkpoint_dir.empty()) {
+      fail_job(j, message);
+      return;
+    }
+    if (j.consecutive_failures >= j.plan->restart_max_attempts) {
+      fail_job(j, message + " (gave up after " + std::to_string(j.consecutive_failures) +
+                      " restarts without a completed checkpoint)");
+      return;
+    }
+    ++j.consecutive_failures;
+    ++info.restarts;
+    j.restart_cause = message;
+    info.last_failure = message;
+    info.state = job_state::restarting;
+    spdlog::warn("coordinator: job {} failed ({}); restarting from checkpoint (attempt {} of {})",
+                 info.id, message, j.consecutive_failures, j.plan->restart_max_attempts);
+    cancel_on_workers(j);
+    retire(j);
+    for (auto& sub : info.subtasks) {
+      if (sub.state != "lost" && sub.state != "failed") sub.state = "stopping";
+    }
+    schedule_restart(j);
+    persist(t_, j);
+    t_.changed.notify_all();
+  }
+
+  /// Starts the next attempt's backoff: 2^(failures - 1) times the graph's backoff, at most its
+  /// maximum.
+  void schedule_restart(job_entry& j) {
+    ++j.attempt;
+    j.deploying_attempt = false;
+    int64_t delay = j.plan->restart_backoff_us;
+    for (uint32_t i = 1; i < j.consecutive_failures && delay < j.plan->restart_max_backoff_us;
+         ++i) {
+      delay *= 2;
+    }
+    delay = std::min(delay, j.plan->restart_max_backoff_us);
+    delayed_send(this, std::chrono::microseconds(delay), restart_atom::value, j.stored.info.id,
+                 j.attempt);
+  }
+
+  void on_restart(const std::string& job_id, uint32_t attempt) {
+    lock_t lock(t_.mutex);
+    auto it = t_.jobs.find(job_id);
+    if (it == t_.jobs.end()) return;
+    job_entry& j = it->second;
+    auto& info = j.stored.info;
+    if (j.attempt != attempt || info.state != job_state::restarting || j.deploying_attempt) return;
+    if (holds_slots(t_, job_id)) {
+      // The stopped subtasks have not all released their slots yet.
+      delayed_send(this, std::chrono::milliseconds(20), restart_atom::value, job_id, attempt);
+      return;
+    }
+    auto placement = place(t_, *j.plan);
+    if (!placement) {
+      if (j.consecutive_failures >= j.plan->restart_max_attempts) {
+        fail_job(j, "cannot restart: " + placement.err().message);
+        return;
+      }
+      ++j.consecutive_failures;
+      info.last_failure = j.restart_cause + "; not restarted yet: " + placement.err().message;
+      spdlog::warn("coordinator: job {}: cannot restart yet: {}", info.id, placement.err().message);
+      schedule_restart(j);
+      persist(t_, j);
+      t_.changed.notify_all();
+      return;
+    }
+    // Old attempts' reservations on workers that were lost are void.
+    for (auto& [wid, w] : t_.workers) {
+      if (!w.info.alive) w.slots_by_job.erase(job_id);
+    }
+    reserve(j, *placement);
+    info.last_failure = j.restart_cause;
+    auto done = checkpoint_storage(j.checkpoint_dir).completed();
+    j.restore_id = done.empty() ? 0 : done.back();
+    info.last_checkpoint = j.restore_id;
+    j.summary = empty_summary(*j.plan);
+    spdlog::info("coordinator: job {}: restoring from checkpoint {} (restart {})", info.id,
+                 j.restore_id, info.restarts);
+    deploy(j);
+    t_.changed.notify_all();
+  }
 
   void fail_job(job_entry& j, const std::string& message) {
     auto& info = j.stored.info;
-    if (info.state != job_state::pending && info.state != job_state::running) return;
+    if (!active(info.state)) return;
     info.state = job_state::failed;
     info.error = message;
     retire(j);
@@ -390,13 +687,21 @@ class coordinator_actor : public caf::event_based_actor {
       }
     }
     spdlog::warn("coordinator: job {} failed: {}", info.id, message);
-    for (const auto& [wid, w] : t_.workers) {
-      if (w.info.alive && w.slots_by_job.count(info.id) != 0 && j.deploying.count(wid) == 0) {
-        send(w.handle, cancel_atom::value, info.id);
-      }
-    }
+    cancel_on_workers(j);
     persist(t_, j);
     t_.changed.notify_all();
+  }
+
+  /// Tells every live worker holding slots of the job to stop its subtasks. Workers still
+  /// answering a deploy are told when they answer (on_deployed).
+  void cancel_on_workers(job_entry& j) {
+    const auto& id = j.stored.info.id;
+    for (const auto& [wid, w] : t_.workers) {
+      auto r = w.slots_by_job.find(id);
+      if (w.info.alive && r != w.slots_by_job.end() && j.deploying.count(wid) == 0) {
+        send(w.handle, cancel_atom::value, id, r->second.attempt);
+      }
+    }
   }
 
   void lose_worker(const std::string& id, const std::string& reason, bool unexpected = true) {
@@ -410,7 +715,7 @@ class coordinator_actor : public caf::event_based_actor {
     // The slots stay reserved: a worker that was only slow (and comes back) may still run
     // subtasks until it has handled the cancel below and released them. A worker that
     // registers again is a new process and starts empty.
-    for (const auto& [job_id, n] : w.slots_by_job) {
+    for (const auto& [job_id, r] : w.slots_by_job) {
       auto it = t_.jobs.find(job_id);
       if (it == t_.jobs.end()) continue;
       job_entry& j = it->second;
@@ -419,9 +724,9 @@ class coordinator_actor : public caf::event_based_actor {
         if (sub.worker_id == id && sub.state != "finished") sub.state = "lost";
       }
       // In case the worker is only slow, not gone: it must not keep running the job.
-      send(w.handle, cancel_atom::value, job_id);
-      if (j.stored.info.state == job_state::pending || j.stored.info.state == job_state::running) {
-        fail_job(j, "worker '" + id + "' lost (" + reason + ")");
+      send(w.handle, cancel_atom::value, job_id, r.attempt);
+      if (active(j.stored.info.state)) {
+        on_job_failure(j, "worker '" + id + "' lost (" + reason + ")");
       } else {
         check_cancelled(j);
         persist(t_, j);
@@ -430,10 +735,14 @@ class coordinator_actor : public caf::event_based_actor {
     t_.changed.notify_all();
   }
 
-  /// A job reached an end state: forget its subtask actors (late reports are ignored).
+  /// A job's subtasks stopped or the job reached an end state: forget its subtask actors and
+  /// checkpoints (late reports and acknowledgements are ignored).
   static void retire(job_entry& j) {
     j.actors.clear();
     j.subtask_of.clear();
+    j.deploying_attempt = false;
+    if (j.checkpoints) j.checkpoints_failed_before += j.checkpoints->summary().failed;
+    j.checkpoints.reset();
   }
 
   void check_cancelled(job_entry& j) {
@@ -472,6 +781,7 @@ result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
   }
   std::unique_ptr<cluster_coordinator> c(new cluster_coordinator(registry));
   c->table_.heartbeat_timeout = opts.heartbeat_timeout;
+  c->table_.checkpoint_root = opts.checkpoint_dir;
   c->table_.deploy_timeout = opts.deploy_timeout;
   if (!opts.data_dir.empty()) {
     auto store = job_store::open(opts.data_dir);
@@ -483,16 +793,7 @@ result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
       j.stored = *sj;
       auto& info = j.stored.info;
       if (!ended(info.state)) {
-        bool cancelling = info.state == job_state::cancelling;
-        info.state = cancelling ? job_state::cancelled : job_state::failed;
-        if (!cancelling) {
-          info.error =
-              "the coordinator restarted while the job was running; its subtasks were stopped "
-              "(resuming from a checkpoint is not implemented yet)";
-        }
-        for (auto& sub : info.subtasks) {
-          if (sub.state != "finished") sub.state = "stopped";
-        }
+        c->recover(j, opts.checkpoint_dir);
         if (auto st = c->table_.store->update(info); !st) c->store_errors_.push_back(st.err());
       }
       c->table_.job_order.push_back(info.id);
@@ -518,6 +819,44 @@ result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
   return c;
 }
 
+void cluster_coordinator::recover(job_entry& j, const std::filesystem::path& checkpoint_root) {
+  auto& info = j.stored.info;
+  for (auto& sub : info.subtasks) {
+    if (sub.state != "finished") sub.state = "stopped";
+  }
+  if (info.state == job_state::cancelling) {
+    info.state = job_state::cancelled;
+    return;
+  }
+  std::string why = "the coordinator restarted while the job was running; its subtasks stopped";
+  auto planned = plan_job(j.stored.graph, registry_);
+  if (planned && planned->checkpoint_interval_us > 0 && !checkpoint_root.empty()) {
+    j.plan = std::make_shared<const job_plan>(std::move(*planned));
+    j.summary = empty_summary(*j.plan);
+    info.subtasks.clear();
+    for (uint32_t n = 0; n < j.plan->nodes.size(); ++n) {
+      for (uint32_t s = 0; s < j.plan->nodes[n].parallelism; ++s) {
+        info.subtasks.push_back({j.plan->nodes[n].id, s, "", "stopped"});
+        j.refs.push_back({n, s});
+      }
+    }
+    j.checkpoint_dir = checkpoint_root / info.id;
+    info.state = job_state::restarting;
+    ++info.restarts;
+    info.last_failure = why;
+    j.restart_cause = why;
+    return;  // The coordinator actor schedules the restart when it starts.
+  }
+  info.state = job_state::failed;
+  if (!planned) {
+    info.error = why + "; its graph no longer plans: " + planned.err().message;
+  } else if (planned->checkpoint_interval_us == 0) {
+    info.error = why + " (the job takes no checkpoints, so it cannot resume)";
+  } else {
+    info.error = why + " (this coordinator has no --checkpoint-dir to resume it from)";
+  }
+}
+
 cluster_coordinator::~cluster_coordinator() {
   if (!actor_) return;
   (void)sys_->middleman().unpublish(actor_, cluster_port_);
@@ -529,82 +868,45 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
   auto planned = plan_job(graph, registry_);
   if (!planned) return planned.err();
   auto plan = std::make_shared<const job_plan>(std::move(*planned));
+  if (plan->checkpoint_interval_us > 0 && table_.checkpoint_root.empty()) {
+    return make_error(errc::invalid_argument,
+                      "checkpoints.interval_ms: job '" + graph.name() +
+                          "' asks for checkpoints but the coordinator has no checkpoint storage "
+                          "(start it with --checkpoint-dir)");
+  }
   std::unique_lock lock(table_.mutex);
-
-  uint64_t needed = 0;
-  for (const auto& n : plan->nodes) needed += n.parallelism;
-  std::vector<worker_entry*> alive;
-  uint64_t free = 0;
-  for (auto& [id, w] : table_.workers) {
-    if (!w.info.alive) continue;
-    alive.push_back(&w);
-    free += w.info.free_slots;
-  }
-  if (needed > free) {
-    return make_error(errc::resource_exhausted,
-                      "job '" + graph.name() + "' needs " + std::to_string(needed) +
-                          " task slots, the cluster has " + std::to_string(free) + " free (" +
-                          std::to_string(alive.size()) + " live workers)");
-  }
-
-  // A subtask fed by a forward edge goes where its upstream subtask is, if a slot is free
-  // there (no network hop). Otherwise the subtasks of each node are spread over the workers:
-  // the worker with the fewest subtasks of the same node, then the most free slots, then the
-  // lowest id.
-  std::map<const worker_entry*, uint32_t> free_left;
-  for (auto* w : alive) free_left[w] = w->info.free_slots;
+  auto placement = place(table_, *plan);
+  if (!placement) return placement.err();
   job_entry j;
   job_info& info = j.stored.info;
   info.id = new_job_id(graph.name(), table_);
   info.name = graph.name();
   info.state = job_state::pending;
   info.submitted_at_us = unix_now_us();
-  std::map<worker_entry*, uint32_t> taken;
-  std::vector<std::vector<worker_entry*>> placed(plan->nodes.size());
   for (uint32_t n = 0; n < plan->nodes.size(); ++n) {
-    std::optional<size_t> forward_from;
-    for (const auto& e : plan->edges) {
-      if (e.to == n && e.part == partitioning::forward) forward_from = e.from;
-    }
-    std::map<const worker_entry*, uint32_t> of_node;
     for (uint32_t s = 0; s < plan->nodes[n].parallelism; ++s) {
-      worker_entry* best = nullptr;
-      if (forward_from && free_left[placed[*forward_from][s]] > 0) {
-        best = placed[*forward_from][s];
-      } else {
-        for (auto* w : alive) {
-          if (free_left[w] == 0) continue;
-          if (best == nullptr || of_node[w] < of_node[best] ||
-              (of_node[w] == of_node[best] && free_left[w] > free_left[best])) {
-            best = w;
-          }
-        }
-      }
-      if (best == nullptr) return make_error(errc::internal, "scheduler: no free slot left");
-      placed[n].push_back(best);
-      --free_left[best];
-      ++of_node[best];
-      ++taken[best];
-      info.subtasks.push_back({plan->nodes[n].id, s, best->info.id, "deploying"});
+      info.subtasks.push_back({plan->nodes[n].id, s, "", "deploying"});
       j.refs.push_back({n, s});
     }
   }
   j.stored.graph = graph;
   j.plan = plan;
   j.summary = empty_summary(*plan);
+  if (plan->checkpoint_interval_us > 0) j.checkpoint_dir = table_.checkpoint_root / info.id;
+  for (size_t i = 0; i < placement->size(); ++i) {
+    info.subtasks[i].worker_id = (*placement)[i]->info.id;
+  }
   if (table_.store) {
     if (auto st = table_.store->put(info, graph); !st) return st.err();
   }
-  for (auto& [w, n] : taken) {
-    w->slots_by_job[info.id] = n;
-    refresh_free_slots(*w);
-  }
+  reserve(j, *placement);
   job_info out = info;
   table_.job_order.push_back(info.id);
   table_.jobs.emplace(info.id, std::move(j));
   table_.changed.notify_all();
   lock.unlock();
-  spdlog::info("coordinator: job {} ('{}') accepted, {} subtasks", out.id, out.name, needed);
+  spdlog::info("coordinator: job {} ('{}') accepted, {} subtasks", out.id, out.name,
+               out.subtasks.size());
   caf::anon_send(actor_, local_request{out.id, false});
   return out;
 }
@@ -632,7 +934,7 @@ result<job_info> cluster_coordinator::cancel(std::string_view job_id) {
     return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
   }
   auto& info = it->second.stored.info;
-  if (info.state != job_state::pending && info.state != job_state::running) return info;
+  if (!active(info.state)) return info;
   info.state = job_state::cancelling;
   if (table_.store) {
     if (auto st = table_.store->update(info); !st)

@@ -16,6 +16,7 @@
 #include "common/host_port.hpp"
 #include "coordinator/coordinator_api.hpp"
 #include "coordinator/job_store.hpp"
+#include "runtime/checkpoint_coordinator.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/job_plan.hpp"
 #include "runtime/messages.hpp"
@@ -36,6 +37,10 @@ struct coordinator_options {
   host_port cluster_listen{"127.0.0.1", 0};
   /// Directory of the durable job store; empty keeps jobs in memory only (embedded clusters).
   std::filesystem::path data_dir;
+  /// Checkpoint storage root, shared by the coordinator and every worker (a shared volume in
+  /// Kubernetes): a job's checkpoints go to <checkpoint_dir>/<job id>. Empty: jobs whose graph
+  /// asks for checkpoints are refused.
+  std::filesystem::path checkpoint_dir;
   /// A worker that sent no heartbeat for this long is declared lost. A worker whose connection
   /// drops (a killed process) is declared lost at once.
   std::chrono::milliseconds heartbeat_timeout{3000};
@@ -55,9 +60,10 @@ struct coordinator_options {
 /// See docs/design/0005-cluster.md for the protocol.
 class cluster_coordinator final : public coordinator_api {
  public:
-  /// Opens the job store (jobs a previous coordinator left running are marked failed: their
-  /// subtasks stopped when it went away) and starts listening for workers. `registry` must
-  /// outlive the coordinator.
+  /// Opens the job store and starts listening for workers. Jobs a previous coordinator left
+  /// running stopped when it went away: those with checkpoints are restarted from their newest
+  /// complete checkpoint once enough workers have registered (as their restart settings
+  /// allow); the others are marked failed. `registry` must outlive the coordinator.
   static result<std::unique_ptr<cluster_coordinator>> start(coordinator_options opts,
                                                             const operator_registry& registry);
   ~cluster_coordinator() override;
@@ -89,7 +95,13 @@ class cluster_coordinator final : public coordinator_api {
     worker_info info;
     caf::actor handle;
     std::chrono::steady_clock::time_point last_seen;
-    std::map<std::string, uint32_t> slots_by_job;  ///< Slots held per job id.
+    /// Slots held per job id, and the job's attempt they were reserved for (a release of an
+    /// earlier attempt must not free them).
+    struct reservation {
+      uint32_t attempt = 0;
+      uint32_t slots = 0;
+    };
+    std::map<std::string, reservation> slots_by_job;
   };
   struct job_entry {
     stored_job stored;
@@ -102,6 +114,15 @@ class cluster_coordinator final : public coordinator_api {
     size_t finished_subtasks = 0;
     job_summary summary;
     std::chrono::steady_clock::time_point started;
+    // Checkpoints and recovery (docs/design/0007-recovery.md).
+    std::filesystem::path checkpoint_dir;  ///< <checkpoint root>/<job id>; empty: none.
+    std::unique_ptr<checkpoint_coordinator> checkpoints;  ///< While the job runs.
+    uint64_t checkpoints_failed_before = 0;  ///< Failed checkpoints of earlier attempts.
+    int64_t restore_id = 0;                  ///< Checkpoint the current attempt starts from.
+    uint32_t attempt = 0;                    ///< Deployments so far; tags the attempt's timers.
+    uint32_t consecutive_failures = 0;       ///< Since the last completed checkpoint.
+    std::string restart_cause;               ///< The failure behind the current restart.
+    bool deploying_attempt = false;          ///< The current attempt's deploy has begun.
   };
   struct table {
     std::mutex mutex;
@@ -110,12 +131,17 @@ class cluster_coordinator final : public coordinator_api {
     std::map<std::string, job_entry, std::less<>> jobs;
     std::vector<std::string> job_order;  ///< Submission order.
     std::optional<job_store> store;
+    std::filesystem::path checkpoint_root;
     std::chrono::milliseconds heartbeat_timeout{3000};
     std::chrono::milliseconds deploy_timeout{30000};
   };
 
  private:
   explicit cluster_coordinator(const operator_registry& registry) : registry_(registry) {}
+
+  /// A job the store lists as active, left by a previous coordinator: restarting if it can
+  /// resume from checkpoints, else failed (or cancelled, if a cancel was under way).
+  void recover(job_entry& j, const std::filesystem::path& checkpoint_root);
 
   const operator_registry& registry_;
   table table_;

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "coordinator/embedded_cluster.hpp"
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
+#include "lake/delta_log.hpp"
 #include "runtime/messages.hpp"
 #include "runtime/wire.hpp"
 #include "worker/worker.hpp"
@@ -58,6 +61,7 @@ class ClusterCoordinatorTest : public ::testing::Test {
   void start_cluster(size_t workers, uint32_t slots, std::filesystem::path data_dir = {}) {
     coordinator_options co;
     co.data_dir = std::move(data_dir);
+    co.checkpoint_dir = checkpoint_dir_;
     co.heartbeat_timeout = 500ms;
     auto c = cluster_coordinator::start(co, registry_);
     ASSERT_TRUE(c.ok()) << c.err().message;
@@ -101,6 +105,7 @@ class ClusterCoordinatorTest : public ::testing::Test {
   }
 
   operator_registry registry_;
+  std::filesystem::path checkpoint_dir_;  ///< The coordinator's; empty: none.
   std::filesystem::path state_dir_ = temp_dir("state");
   std::unique_ptr<cluster_coordinator> core_;
   std::vector<std::unique_ptr<worker_node>> workers_;
@@ -318,6 +323,119 @@ TEST_F(ClusterCoordinatorTest, ARestartedCoordinatorKnowsEveryJob) {
   EXPECT_EQ(jobs[1].state, job_state::failed);
   EXPECT_NE(jobs[1].error.find("coordinator restarted"), std::string::npos) << jobs[1].error;
   expect_all_slots_free();
+}
+
+/// Generator (2) -> lake_sink (2) with checkpoints every 50 ms: `count` records at `rate`.
+std::string checkpointed_to_lake(const std::filesystem::path& table, int count, int rate,
+                                 const std::string& restart = "{backoff_ms: 50}") {
+  return "name: to lake\n"
+         "checkpoints: {interval_ms: 50}\n"
+         "restart: " +
+         restart +
+         "\n"
+         "nodes:\n"
+         "  - {id: gen, operator: generator, parallelism: 2, config: {count: " +
+         std::to_string(count) + ", keys: 10, rate: " + std::to_string(rate) +
+         "}}\n"
+         "  - {id: lake, operator: lake_sink, parallelism: 2, config: {path: \"" +
+         table.string() +
+         "\"}}\n"
+         "edges:\n"
+         "  - {from: gen, to: lake}\n";
+}
+
+/// Rows in the table's current snapshot, from the numRecords statistics of its live files.
+int64_t committed_rows(const std::filesystem::path& table) {
+  auto snapshot = lake::read_delta_snapshot(table.string());
+  EXPECT_TRUE(snapshot.ok()) << snapshot.err().message;
+  if (!snapshot.ok()) return -1;
+  int64_t rows = 0;
+  for (const auto& [path, add] : snapshot->files) {
+    rows += nlohmann::json::parse(add.stats)["numRecords"].get<int64_t>();
+  }
+  return rows;
+}
+
+TEST_F(ClusterCoordinatorTest, RefusesAGraphWithCheckpointsWithoutCheckpointStorage) {
+  start_cluster(1, 4);
+  auto job = core_->submit(graph(checkpointed_to_lake(temp_dir("refused"), 10, 0)));
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.err().code, errc::invalid_argument);
+  EXPECT_NE(job.err().message.find("--checkpoint-dir"), std::string::npos) << job.err().message;
+}
+
+TEST_F(ClusterCoordinatorTest, AJobWithCheckpointsRestartsWhenAWorkerLeavesAndFinishes) {
+  checkpoint_dir_ = temp_dir("checkpoints");
+  start_cluster(3, 2);
+  auto table = temp_dir("restart-table");
+  auto job = core_->submit(graph(checkpointed_to_lake(table, 20000, 10000)));
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  // Once a checkpoint completed, a worker hosting part of the job goes away.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  job_info now;
+  do {
+    now = *core_->wait(job->id, 20ms);
+  } while (now.last_checkpoint == 0 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_GT(now.last_checkpoint, 0) << "no checkpoint completed";
+  size_t victim = now.subtasks[0].worker_id == "w1" ? 0 : now.subtasks[0].worker_id == "w2" ? 1 : 2;
+  workers_[victim]->stop();
+
+  auto done = finish(job->id);
+  ASSERT_EQ(done.state, job_state::finished) << done.error;
+  EXPECT_EQ(done.restarts, 1u);
+  EXPECT_NE(done.last_failure.find("worker 'w" + std::to_string(victim + 1) + "'"),
+            std::string::npos)
+      << done.last_failure;
+  EXPECT_GT(done.checkpoints_completed, 0u);
+  for (const auto& s : done.subtasks) {
+    EXPECT_NE(s.worker_id, "w" + std::to_string(victim + 1)) << s.node_id << " " << s.subtask;
+  }
+  EXPECT_EQ(committed_rows(table), 20000);
+}
+
+TEST_F(ClusterCoordinatorTest, AJobThatKeepsFailingGivesUpAfterItsRestartAttempts) {
+  checkpoint_dir_ = temp_dir("checkpoints");
+  start_cluster(1, 4);
+  // The sink cannot create its table under a regular file: every attempt fails at open.
+  auto blocker = temp_dir("blocker");
+  std::filesystem::create_directories(blocker.parent_path());
+  { std::ofstream(blocker) << "not a directory"; }
+  auto job = core_->submit(
+      graph(checkpointed_to_lake(blocker / "table", 100, 0, "{max_attempts: 2, backoff_ms: 10}")));
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  auto done = finish(job->id);
+  ASSERT_EQ(done.state, job_state::failed);
+  EXPECT_EQ(done.restarts, 2u);
+  EXPECT_NE(done.error.find("gave up after 2 restarts"), std::string::npos) << done.error;
+  EXPECT_NE(done.error.find("node 'lake'"), std::string::npos) << done.error;
+  expect_all_slots_free();
+  std::filesystem::remove(blocker);
+}
+
+TEST_F(ClusterCoordinatorTest, ARestartedCoordinatorResumesAJobFromItsCheckpoint) {
+  checkpoint_dir_ = temp_dir("checkpoints");
+  auto data = temp_dir("resume-store");
+  start_cluster(2, 2, data);
+  auto table = temp_dir("resume-table");
+  auto job = core_->submit(graph(checkpointed_to_lake(table, 20000, 10000)));
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (core_->wait(job->id, 20ms)->last_checkpoint == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+  }
+  core_.reset();  // The workers see the coordinator go away and stop the job.
+  workers_.clear();
+
+  start_cluster(2, 2, data);
+  auto resumed = core_->get(job->id);
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_NE(resumed->state, job_state::failed) << resumed->error;
+  auto done = finish(job->id);
+  ASSERT_EQ(done.state, job_state::finished) << done.error;
+  EXPECT_EQ(done.restarts, 1u);
+  EXPECT_NE(done.last_failure.find("coordinator restarted"), std::string::npos)
+      << done.last_failure;
+  EXPECT_EQ(committed_rows(table), 20000);
 }
 
 TEST(EmbeddedCluster, RunsAGraphAndReturnsItsSummary) {

@@ -10,9 +10,11 @@
 
 namespace vigil {
 
-/// The life cycle of a job: pending -> running -> finished | failed; cancel moves a pending or
-/// running job to cancelling, then cancelled once every subtask stopped.
-enum class job_state { pending, running, finished, failed, cancelling, cancelled };
+/// The life cycle of a job: pending -> running -> finished | failed; cancel moves a pending,
+/// running or restarting job to cancelling, then cancelled once every subtask stopped. A job
+/// with checkpoints goes from running (or pending) to restarting on a failure and back to
+/// running once restored, as its graph's restart settings allow; then it fails.
+enum class job_state { pending, running, finished, failed, cancelling, cancelled, restarting };
 
 /// Where one subtask of a node runs.
 struct subtask_placement {
@@ -30,6 +32,11 @@ struct job_info {
   std::string error;                        ///< Why the job failed; empty otherwise.
   int64_t submitted_at_us = 0;              ///< µs since the Unix epoch, UTC.
   std::vector<subtask_placement> subtasks;  ///< Plan (topological) order, then subtask.
+  uint32_t restarts = 0;                    ///< Restarts after failures so far.
+  int64_t last_checkpoint = 0;              ///< Newest complete checkpoint id; 0 if none.
+  std::string last_failure;                 ///< The failure behind the latest restart.
+  uint64_t checkpoints_completed = 0;
+  uint64_t checkpoints_failed = 0;  ///< Declined or timed out.
 };
 
 /// A worker process registered with the coordinator.

@@ -8,6 +8,7 @@ result<std::unique_ptr<embedded_cluster>> embedded_cluster::start(
   std::unique_ptr<embedded_cluster> c(new embedded_cluster());
   coordinator_options co;
   co.cluster_listen = {"127.0.0.1", 0};
+  co.checkpoint_dir = opts.checkpoint_dir;
   auto coordinator = cluster_coordinator::start(co, registry);
   if (!coordinator) return coordinator.err();
   c->coordinator_ = std::move(*coordinator);

@@ -17,6 +17,8 @@ struct embedded_cluster_options {
   uint32_t slots_per_worker = 8;
   /// Parent of the workers' state directories ("<state_dir>/<worker id>").
   std::filesystem::path state_dir;
+  /// Checkpoint storage root (see coordinator_options::checkpoint_dir); empty: none.
+  std::filesystem::path checkpoint_dir;
   /// Actor system threads of each worker; 0 = one per core.
   size_t threads_per_worker = 0;
 };

@@ -18,6 +18,8 @@ v1::JobState to_proto(job_state state) {
       return v1::JOB_STATE_CANCELLING;
     case job_state::cancelled:
       return v1::JOB_STATE_CANCELLED;
+    case job_state::restarting:
+      return v1::JOB_STATE_RESTARTING;
   }
   return v1::JOB_STATE_UNSPECIFIED;
 }
@@ -29,6 +31,11 @@ v1::Job to_proto(const job_info& job) {
   out.set_state(to_proto(job.state));
   out.set_error(job.error);
   out.set_submitted_at_us(job.submitted_at_us);
+  out.set_restarts(job.restarts);
+  out.set_last_checkpoint(job.last_checkpoint);
+  out.set_last_failure(job.last_failure);
+  out.set_checkpoints_completed(job.checkpoints_completed);
+  out.set_checkpoints_failed(job.checkpoints_failed);
   for (const auto& s : job.subtasks) {
     auto* p = out.add_subtasks();
     p->set_node_id(s.node_id);
@@ -64,6 +71,8 @@ result<job_state> from_proto(v1::JobState state) {
       return job_state::cancelling;
     case v1::JOB_STATE_CANCELLED:
       return job_state::cancelled;
+    case v1::JOB_STATE_RESTARTING:
+      return job_state::restarting;
     default:
       break;
   }
@@ -80,6 +89,11 @@ result<job_info> from_proto(const v1::Job& job) {
   out.state = *state;
   out.error = job.error();
   out.submitted_at_us = job.submitted_at_us();
+  out.restarts = job.restarts();
+  out.last_checkpoint = job.last_checkpoint();
+  out.last_failure = job.last_failure();
+  out.checkpoints_completed = job.checkpoints_completed();
+  out.checkpoints_failed = job.checkpoints_failed();
   out.subtasks.reserve(static_cast<size_t>(job.subtasks_size()));
   for (const auto& s : job.subtasks()) {
     out.subtasks.push_back({s.node_id(), s.subtask(), s.worker_id(), s.state()});

@@ -148,6 +148,21 @@ result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& regist
   out.checkpoint_timeout_us = (cp.timeout_ms() == 0 ? 60000 : cp.timeout_ms()) * 1000;
   out.checkpoint_retain = cp.retain() == 0 ? 3 : cp.retain();
   out.tolerable_checkpoint_failures = cp.tolerable_failures() == 0 ? 3 : cp.tolerable_failures();
+  const auto& rs = g.restart();
+  if (rs.backoff_ms() < 0 || rs.backoff_ms() > max_ms) {
+    return make_error(errc::invalid_graph,
+                      "restart.backoff_ms: must be between 0 and " + std::to_string(max_ms));
+  }
+  if (rs.max_backoff_ms() < 0 || rs.max_backoff_ms() > max_ms) {
+    return make_error(errc::invalid_graph,
+                      "restart.max_backoff_ms: must be between 0 and " + std::to_string(max_ms));
+  }
+  out.restart_max_attempts = rs.max_attempts() == 0 ? 10 : rs.max_attempts();
+  out.restart_backoff_us = (rs.backoff_ms() == 0 ? 100 : rs.backoff_ms()) * 1000;
+  out.restart_max_backoff_us = (rs.max_backoff_ms() == 0 ? 10000 : rs.max_backoff_ms()) * 1000;
+  if (out.restart_max_backoff_us < out.restart_backoff_us) {
+    return make_error(errc::invalid_graph, "restart.max_backoff_ms: must be at least backoff_ms");
+  }
 
   // Nodes: ids, operators, parallelism.
   if (g.nodes_size() == 0) return make_error(errc::invalid_graph, "nodes: the graph has no nodes");

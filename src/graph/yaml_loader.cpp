@@ -178,9 +178,9 @@ class reader {
 
   result<v1::JobGraph> graph_of(const YAML::Node& root) const {
     if (!root.IsMap()) return fail(root, "graph", "expected a mapping at the top level");
-    VIGIL_TRY(check_keys(
-        root, "",
-        {"name", "nodes", "edges", "max_parallelism", "watermarks", "execution", "checkpoints"}));
+    VIGIL_TRY(check_keys(root, "",
+                         {"name", "nodes", "edges", "max_parallelism", "watermarks", "execution",
+                          "checkpoints", "restart"}));
     v1::JobGraph g;
     if (root["name"]) {
       auto name = string_of(root["name"], "name");
@@ -242,6 +242,23 @@ class reader {
         auto v = uint_of(c[key], std::string("checkpoints.") + key);
         if (!v) return v.err();
         (cp->*set)(*v);
+      }
+    }
+    if (const auto& r = root["restart"]) {
+      VIGIL_TRY(check_keys(r, "restart", {"max_attempts", "backoff_ms", "max_backoff_ms"}));
+      auto* rs = g.mutable_restart();
+      if (r["max_attempts"]) {
+        auto v = uint_of(r["max_attempts"], "restart.max_attempts");
+        if (!v) return v.err();
+        rs->set_max_attempts(*v);
+      }
+      for (auto [key, set] :
+           {std::pair{"backoff_ms", &v1::RestartSettings::set_backoff_ms},
+            std::pair{"max_backoff_ms", &v1::RestartSettings::set_max_backoff_ms}}) {
+        if (!r[key]) continue;
+        auto v = int_of(r[key], std::string("restart.") + key);
+        if (!v) return v.err();
+        (rs->*set)(*v);
       }
     }
     const auto& nodes = root["nodes"];

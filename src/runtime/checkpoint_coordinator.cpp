@@ -15,9 +15,10 @@ checkpoint_coordinator::checkpoint_coordinator(const job_plan& plan,
   for (size_t n = 0; n < plan.nodes.size(); ++n) {
     for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) live_.insert({n, s});
   }
-  // Ids keep growing across runs into the same storage: a rerun never overwrites a checkpoint.
-  auto done = storage_->completed();
-  if (!done.empty()) next_id_ = done.back() + 1;
+  // Ids keep growing across runs into the same storage: a rerun never writes into a
+  // checkpoint directory, complete or left over from a crash, and sinks that key their commits
+  // by checkpoint id (lake_sink's txn versions) see them only grow.
+  next_id_ = storage_->highest_id() + 1;
 }
 
 void checkpoint_coordinator::start(int64_t now_us) {

@@ -135,6 +135,15 @@ std::vector<int64_t> checkpoint_storage::completed() const {
   return ids;
 }
 
+int64_t checkpoint_storage::highest_id() const {
+  int64_t highest = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    highest = std::max(highest, id_of(entry.path().filename().string()));
+  }
+  return highest;
+}
+
 result<std::vector<std::string>> checkpoint_storage::shared_files(
     int64_t id, const std::string& subtask) const {
   fs::path list = checkpoint_dir(id) / subtask / shared_list_name;

@@ -65,6 +65,8 @@ class checkpoint_storage {
 
   /// Ids of the complete checkpoints, oldest first.
   std::vector<int64_t> completed() const;
+  /// The highest checkpoint id with a directory, complete or not; 0 if none.
+  int64_t highest_id() const;
   /// The shared SST files `subtask` uses in checkpoint `id` (names relative to shared/).
   result<std::vector<std::string>> shared_files(int64_t id, const std::string& subtask) const;
 

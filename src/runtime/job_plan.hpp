@@ -42,6 +42,10 @@ struct job_plan {
   int64_t checkpoint_timeout_us = 60'000'000;
   uint32_t checkpoint_retain = 3;
   uint32_t tolerable_checkpoint_failures = 3;
+  /// Restart strategy of cluster jobs with checkpoints (RestartSettings in graph.proto).
+  uint32_t restart_max_attempts = 10;
+  int64_t restart_backoff_us = 100'000;
+  int64_t restart_max_backoff_us = 10'000'000;
 };
 
 }  // namespace vigil

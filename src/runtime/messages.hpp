@@ -91,6 +91,22 @@ typename Inspector::result_type inspect(Inspector& f, subtask_ref& x) {
   return f(caf::meta::type_name("vigil.subtask_ref"), x.node, x.subtask);
 }
 
+/// What a job master sends with a deployment besides the graph and the subtasks.
+struct deploy_settings {
+  /// The job's deployments so far: a worker reports it with every release of the job's slots
+  /// (released, worker id, job id, attempt), so a late release of an earlier attempt cannot
+  /// free the slots of the current one. A cancel carries the attempt it stops.
+  uint32_t attempt = 0;
+  std::string checkpoint_dir;  ///< The job's checkpoint storage; empty: no checkpoints.
+  int64_t restore_id = 0;      ///< Start from this complete checkpoint in it; 0: from scratch.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deploy_settings& x) {
+  return f(caf::meta::type_name("vigil.deploy_settings"), x.attempt, x.checkpoint_dir,
+           x.restore_id);
+}
+
 /// What a subtask reports when it has finished.
 struct subtask_stats {
   size_t node = 0;

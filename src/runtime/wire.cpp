@@ -244,6 +244,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<subtask_wiring>("vigil.wiring");
   cfg.add_message_type<checkpoint_ack>("vigil.checkpoint_ack");
   cfg.add_message_type<std::vector<subtask_ref>>("vigil.subtask_refs");
+  cfg.add_message_type<deploy_settings>("vigil.deploy_settings");
 }
 
 }  // namespace vigil

@@ -73,16 +73,20 @@ class worker_actor : public caf::event_based_actor {
         },
         [this](deploy_atom, const std::string& job_id, const std::string& graph,
                const std::vector<std::string>& peers, const std::vector<subtask_ref>& refs,
+               const deploy_settings& settings,
                const caf::actor& master) -> caf::result<std::vector<caf::actor>> {
-          return deploy(job_id, graph, peers, refs, master);
+          return deploy(job_id, graph, peers, refs, settings, master);
         },
-        [this](cancel_atom, const std::string& job_id) { cancel(job_id); },
+        [this](cancel_atom, const std::string& job_id, uint32_t attempt) {
+          cancel(job_id, attempt);
+        },
     };
   }
 
  private:
   struct job {
     std::shared_ptr<const job_plan> plan;
+    deploy_settings settings;
     std::filesystem::path dir;
     size_t live = 0;  ///< Subtasks not yet down.
     std::vector<caf::actor> subtasks;
@@ -91,8 +95,13 @@ class worker_actor : public caf::event_based_actor {
   caf::result<std::vector<caf::actor>> deploy(const std::string& job_id, const std::string& graph,
                                               const std::vector<std::string>& peers,
                                               const std::vector<subtask_ref>& refs,
+                                              const deploy_settings& settings,
                                               const caf::actor& master) {
     if (!is_path_safe_id(job_id)) return refuse("deploy: invalid job id '" + job_id + "'");
+    if (settings.restore_id < 0) return refuse("deploy " + job_id + ": negative checkpoint id");
+    if (settings.restore_id > 0 && settings.checkpoint_dir.empty()) {
+      return refuse("deploy " + job_id + ": a checkpoint to restore but no checkpoint storage");
+    }
     if (jobs_.count(job_id) != 0 || dialling_.count(job_id) != 0) {
       return refuse("deploy: job '" + job_id + "' is already here");
     }
@@ -119,20 +128,20 @@ class worker_actor : public caf::event_based_actor {
       if (!hp) return refuse("deploy " + job_id + ": " + hp.err().message);
       dial.push_back(*hp);
     }
-    if (dial.empty()) return spawn_job(job_id, plan, refs, master);
+    if (dial.empty()) return spawn_job(job_id, plan, refs, settings, master);
     auto rp = make_response_promise<std::vector<caf::actor>>();
     auto pending = std::make_shared<size_t>(dial.size());
     auto failed = std::make_shared<bool>(false);
     dialling_[job_id] = false;
-    auto finish = [this, rp, job_id, plan, refs, master]() mutable {
+    auto finish = [this, rp, job_id, plan, refs, settings, master]() mutable {
       bool cancelled = dialling_[job_id] || draining_;
       dialling_.erase(job_id);
       if (cancelled) {
         rp.deliver(refuse("deploy " + job_id + ": cancelled"));
-        send(coordinator_, released_atom::value, opts_.id, job_id);
+        send(coordinator_, released_atom::value, opts_.id, job_id, settings.attempt);
         return;
       }
-      rp.deliver(spawn_job(job_id, plan, refs, master));
+      rp.deliver(spawn_job(job_id, plan, refs, settings, master));
     };
     auto mm = system().middleman().actor_handle();
     for (const auto& hp : dial) {
@@ -155,9 +164,10 @@ class worker_actor : public caf::event_based_actor {
 
   std::vector<caf::actor> spawn_job(const std::string& job_id, std::shared_ptr<const job_plan> plan,
                                     const std::vector<subtask_ref>& refs,
-                                    const caf::actor& master) {
+                                    const deploy_settings& settings, const caf::actor& master) {
     job& j = jobs_[job_id];
     j.plan = std::move(plan);
+    j.settings = settings;
     j.dir = opts_.state_dir / job_id;
     for (const auto& r : refs) {
       subtask_spec spec;
@@ -167,6 +177,9 @@ class worker_actor : public caf::event_based_actor {
       spec.state_dir =
           (j.dir / (j.plan->nodes[r.node].id + "-" + std::to_string(r.subtask))).string();
       spec.executor = master;
+      spec.checkpoint_dir = settings.checkpoint_dir;
+      spec.restore_dir = settings.checkpoint_dir;
+      spec.restore_id = settings.restore_id;
       auto a = spawn<subtask_actor>(std::move(spec));
       monitor(a);
       job_of_[a.address()] = job_id;
@@ -178,16 +191,18 @@ class worker_actor : public caf::event_based_actor {
     return j.subtasks;
   }
 
-  void cancel(const std::string& job_id) {
+  void cancel(const std::string& job_id, uint32_t attempt) {
     if (auto d = dialling_.find(job_id); d != dialling_.end()) {
       d->second = true;  // The deploy answers "cancelled" and releases when its dials end.
       return;
     }
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) {
-      send(coordinator_, released_atom::value, opts_.id, job_id);  // Nothing (left) here.
+      // Nothing (left) here.
+      send(coordinator_, released_atom::value, opts_.id, job_id, attempt);
       return;
     }
+    if (it->second.settings.attempt > attempt) return;  // Meant for an earlier attempt.
     for (const auto& a : it->second.subtasks) send_exit(a, caf::exit_reason::user_shutdown);
   }
 
@@ -222,8 +237,9 @@ class worker_actor : public caf::event_based_actor {
     if (j == jobs_.end()) return;
     std::error_code ec;
     std::filesystem::remove_all(j->second.dir, ec);
+    uint32_t attempt = j->second.settings.attempt;
     jobs_.erase(j);
-    send(coordinator_, released_atom::value, opts_.id, job_id);
+    send(coordinator_, released_atom::value, opts_.id, job_id, attempt);
   }
 
   void stop_all_subtasks() {

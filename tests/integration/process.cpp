@@ -215,6 +215,11 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 std::vector<std::string> read_sorted_lines(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> lines;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {

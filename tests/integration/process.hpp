@@ -95,6 +95,9 @@ std::string make_temp_dir(const std::string& prefix);
 /// Writes `text` to `path`.
 void write_file(const std::string& path, const std::string& text);
 
+/// The whole content of `path`; empty if it cannot be read.
+std::string read_file(const std::string& path);
+
 /// Reads all lines of every file in `dir` whose name starts with `prefix`, sorted.
 std::vector<std::string> read_sorted_lines(const std::string& dir, const std::string& prefix);
 

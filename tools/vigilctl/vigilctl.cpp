@@ -46,6 +46,8 @@ const char* state_name(v1::JobState state) {
       return "cancelling";
     case v1::JOB_STATE_CANCELLED:
       return "cancelled";
+    case v1::JOB_STATE_RESTARTING:
+      return "restarting";
     default:
       break;
   }
@@ -92,6 +94,11 @@ nlohmann::json to_json(const v1::Job& job) {
           {"error", job.error()},
           {"submitted_at_us", job.submitted_at_us()},
           {"submitted_at", format_time_us(job.submitted_at_us())},
+          {"restarts", job.restarts()},
+          {"last_failure", job.last_failure()},
+          {"last_checkpoint", job.last_checkpoint()},
+          {"checkpoints_completed", job.checkpoints_completed()},
+          {"checkpoints_failed", job.checkpoints_failed()},
           {"subtasks", std::move(subtasks)}};
 }
 
@@ -241,6 +248,15 @@ int show_status(client& c, const options& opts, const std::string& job_id, std::
       {"state", state_name(job.state())},
       {"submitted", format_time_us(job.submitted_at_us())}};
   if (!job.error().empty()) head.push_back({"error", job.error()});
+  if (job.checkpoints_completed() + job.checkpoints_failed() > 0) {
+    head.push_back({"checkpoint", std::to_string(job.last_checkpoint()) + " (" +
+                                      std::to_string(job.checkpoints_completed()) + " completed, " +
+                                      std::to_string(job.checkpoints_failed()) + " failed)"});
+  }
+  if (job.restarts() > 0) {
+    head.push_back(
+        {"restarts", std::to_string(job.restarts()) + " (last: " + job.last_failure() + ")"});
+  }
   for (const auto& row : head)
     out << row[0] << std::string(11 - row[0].size(), ' ') << row[1] << "\n";
   out << "\n";
