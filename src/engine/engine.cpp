@@ -11,6 +11,7 @@
 #include "operators/core/relational.hpp"
 #include "operators/core/union_op.hpp"
 #include "operators/core/window_operators.hpp"
+#include "operators/kafka/source/kafka_source.hpp"
 #include "operators/lake/lake_sink.hpp"
 
 namespace vigil {
@@ -25,6 +26,7 @@ operator_registry make_builtin_registry() {
   register_window_operators(r);
   register_join_operators(r);
   register_dedup_operator(r);
+  r.add(make_kafka_source_factory());
   return r;
 }
 
