@@ -21,6 +21,10 @@ using lake::delta_add;
 struct epoch_files {
   int64_t epoch = 0;
   std::vector<delta_add> adds;
+  /// The txn appId to commit them under: the subtask that wrote them. After a restore with
+  /// another parallelism, a subtask may commit files an old subtask wrote; each commit stays
+  /// idempotent under the writer's appId.
+  std::string app;
 };
 
 nlohmann::json to_json(const std::vector<epoch_files>& pending) {
@@ -38,7 +42,7 @@ nlohmann::json to_json(const std::vector<epoch_files>& pending) {
                       {"stats", a.stats},
                       {"partition", std::move(pv)}});
     }
-    out.push_back({{"epoch", e.epoch}, {"adds", std::move(adds)}});
+    out.push_back({{"epoch", e.epoch}, {"app", e.app}, {"adds", std::move(adds)}});
   }
   return out;
 }
@@ -53,6 +57,7 @@ result<std::vector<epoch_files>> from_json(std::string_view bytes) {
     for (const auto& e : doc) {
       epoch_files f;
       f.epoch = e.at("epoch").get<int64_t>();
+      if (e.contains("app")) f.app = e.at("app").get<std::string>();
       for (const auto& a : e.at("adds")) {
         delta_add add;
         add.path = a.at("path").get<std::string>();
@@ -130,7 +135,7 @@ class lake_sink final : public operator_base {
 
   std::string snapshot_state(int64_t checkpoint_id) override {
     roll();
-    if (!closed_.empty()) pending_.push_back({checkpoint_id, std::move(closed_)});
+    if (!closed_.empty()) pending_.push_back({checkpoint_id, std::move(closed_), app_id_});
     closed_.clear();
     return to_json(pending_).dump();
   }
@@ -138,7 +143,12 @@ class lake_sink final : public operator_base {
   status restore_state(std::string_view bytes) override {
     auto pending = from_json(bytes);
     if (!pending) return pending.err();
-    pending_ = std::move(*pending);
+    // Called once per old subtask after a change of parallelism: each state's epochs go under
+    // their writer's appId.
+    for (auto& e : *pending) {
+      if (e.app.empty()) e.app = app_id_;
+      pending_.push_back(std::move(e));
+    }
     // Every epoch in a complete checkpoint's state was complete: commit what the table lacks.
     return commit_pending(INT64_MAX);
   }
@@ -159,7 +169,7 @@ class lake_sink final : public operator_base {
       // The end of a bounded job: the files written since the last checkpoint.
       int64_t last = log_->snapshot().txn_version(app_id_).value_or(0);
       for (const auto& e : pending_) last = std::max(last, e.epoch);
-      pending_.push_back({last + 1, std::move(closed_)});
+      pending_.push_back({last + 1, std::move(closed_), app_id_});
       closed_.clear();
       if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
     }
@@ -233,7 +243,7 @@ class lake_sink final : public operator_base {
       const epoch_files& e = pending_.front();
       lake::delta_commit_request request;
       request.adds = e.adds;
-      request.txn = lake::delta_txn{app_id_, e.epoch, std::nullopt};
+      request.txn = lake::delta_txn{e.app, e.epoch, std::nullopt};
       request.operation = "STREAMING UPDATE";
       request.lineage = {{"job", ctx_->job_name},
                          {"node", ctx_->node_id},

@@ -406,7 +406,7 @@ class coordinator_actor : public caf::event_based_actor {
     };
     j.checkpoints = std::make_unique<checkpoint_coordinator>(
         plan, std::make_shared<checkpoint_storage>(j.checkpoint_dir), trigger, notify);
-    j.checkpoints->start(now_us());
+    j.checkpoints->start(now_us(), j.restore_id);
     send(this, checkpoint_tick_atom::value, j.stored.info.id, j.attempt);
   }
 

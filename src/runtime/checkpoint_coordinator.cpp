@@ -21,7 +21,8 @@ checkpoint_coordinator::checkpoint_coordinator(const job_plan& plan,
   next_id_ = storage_->highest_id() + 1;
 }
 
-void checkpoint_coordinator::start(int64_t now_us) {
+void checkpoint_coordinator::start(int64_t now_us, int64_t restored_id) {
+  next_id_ = std::max(next_id_, restored_id + 1);
   next_due_us_ = now_us + plan_.checkpoint_interval_us;
 }
 
@@ -90,11 +91,17 @@ status checkpoint_coordinator::complete(int64_t now_us) {
     if (c == '"' || c == '\\') job += '\\';
     if (static_cast<unsigned char>(c) >= 0x20) job += c;
   }
-  std::string metadata = "{\"version\":1,\"id\":" + std::to_string(id) + ",\"job\":\"" + job +
-                         "\",\"duration_us\":" + std::to_string(now_us - started_us_) +
-                         ",\"bytes\":" + std::to_string(bytes) +
-                         ",\"bytes_copied\":" + std::to_string(copied) + ",\"subtasks\":[" +
-                         subtasks + "]}\n";
+  std::string nodes;
+  for (const auto& n : plan_.nodes) {
+    if (!nodes.empty()) nodes += ",";
+    nodes += "{\"id\":\"" + n.id + "\",\"parallelism\":" + std::to_string(n.parallelism) + "}";
+  }
+  std::string metadata =
+      "{\"version\":1,\"id\":" + std::to_string(id) + ",\"job\":\"" + job +
+      "\",\"max_parallelism\":" + std::to_string(plan_.max_parallelism) + ",\"nodes\":[" + nodes +
+      "]" + ",\"duration_us\":" + std::to_string(now_us - started_us_) +
+      ",\"bytes\":" + std::to_string(bytes) + ",\"bytes_copied\":" + std::to_string(copied) +
+      ",\"subtasks\":[" + subtasks + "]}\n";
   if (auto st = storage_->complete(id, metadata); !st) {
     return failure("checkpoint " + std::to_string(id) + ": " + st.err().message, now_us);
   }

@@ -36,8 +36,11 @@ class checkpoint_coordinator {
   checkpoint_coordinator(const job_plan& plan, std::shared_ptr<checkpoint_storage> storage,
                          std::function<void(int64_t)> trigger, std::function<void(int64_t)> notify);
 
-  /// Starts the first checkpoint one interval after `now_us`.
-  void start(int64_t now_us);
+  /// Starts the first checkpoint one interval after `now_us`. A job restored from checkpoint
+  /// `restored_id` (perhaps a savepoint in other storage) numbers its checkpoints above it, so
+  /// that sinks keyed by checkpoint id (lake_sink's txn versions, kafka_sink's epochs) see
+  /// their ids grow across the restore.
+  void start(int64_t now_us, int64_t restored_id = 0);
   /// Triggers a due checkpoint or abandons a timed-out one. An error means the job must fail.
   status tick(int64_t now_us);
   status on_ack(const checkpoint_ack& ack, int64_t now_us);

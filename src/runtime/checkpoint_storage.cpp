@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -133,6 +134,32 @@ std::vector<int64_t> checkpoint_storage::completed() const {
   }
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+result<checkpoint_storage::job_shape> checkpoint_storage::shape(int64_t id) const {
+  fs::path file = checkpoint_dir(id) / metadata_name;
+  std::ifstream in(file);
+  if (!in) return io_failure(file, "open", errno);
+  auto meta = nlohmann::json::parse(in, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) {
+    return make_error(errc::parse_error, file.string() + ": not JSON");
+  }
+  job_shape out;
+  // Checkpoints written before the shape was recorded have neither field: their nodes are
+  // taken to have the current parallelism.
+  if (meta.contains("max_parallelism") && meta["max_parallelism"].is_number_unsigned()) {
+    out.max_parallelism = meta["max_parallelism"].get<uint32_t>();
+  }
+  if (meta.contains("nodes") && meta["nodes"].is_array()) {
+    for (const auto& n : meta["nodes"]) {
+      if (!n.is_object() || !n.contains("id") || !n["id"].is_string() ||
+          !n.contains("parallelism") || !n["parallelism"].is_number_unsigned()) {
+        return make_error(errc::parse_error, file.string() + ": malformed node entry");
+      }
+      out.parallelism[n["id"].get<std::string>()] = n["parallelism"].get<uint32_t>();
+    }
+  }
+  return out;
 }
 
 int64_t checkpoint_storage::highest_id() const {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,14 @@ class checkpoint_storage {
                              const std::filesystem::path& target) const;
   /// `subtask`'s operator state in checkpoint `id`; empty if it stored none.
   result<std::string> operator_state(int64_t id, const std::string& subtask) const;
+
+  /// The parallelism of every node and the max parallelism (key groups) of the job when it
+  /// took complete checkpoint `id`, from its metadata; for a restore with a new parallelism.
+  struct job_shape {
+    uint32_t max_parallelism = 0;
+    std::map<std::string, uint32_t> parallelism;  ///< By node id.
+  };
+  result<job_shape> shape(int64_t id) const;
 
   /// Ids of the complete checkpoints, oldest first.
   std::vector<int64_t> completed() const;

@@ -113,6 +113,10 @@ struct operator_context {
   uint32_t subtask_index = 0;
   uint32_t parallelism = 1;
   uint32_t max_parallelism = 128;
+  /// When restored: the node's parallelism in the checkpoint (restore_state() is then called
+  /// once per old subtask with state, in subtask order, if it differs from `parallelism`);
+  /// 0 when starting empty.
+  uint32_t restored_parallelism = 0;
   key_group_range key_groups;
   size_t batch_size = 1024;
   state_backend* state = nullptr;     ///< Set for stateful operators, else null.

@@ -720,6 +720,77 @@ class rocksdb_state_backend final : public state_backend {
 
 }  // namespace
 
+status state_backend::merge_key_groups(const std::vector<std::string>& sources,
+                                       key_group_range range, const std::string& target) {
+  auto open_db = [](const std::string& dir, bool create,
+                    std::unique_ptr<rocksdb::DB>& db) -> status {
+    rocksdb::Options o;
+    o.create_if_missing = create;
+    o.error_if_exists = create;
+    o.merge_operator = std::make_shared<list_merge_operator>();  // Lists read merged.
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s =
+        create ? rocksdb::DB::Open(o, dir, &raw) : rocksdb::DB::OpenForReadOnly(o, dir, &raw);
+    if (!s.ok()) {
+      return make_error(errc::state_error, "rescaling: cannot open '" + dir + "': " + s.ToString());
+    }
+    db.reset(raw);
+    return {};
+  };
+  std::unique_ptr<rocksdb::DB> out;
+  VIGIL_TRY(open_db(target, true, out));
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  std::string registry;  // The first source's registry entries, to compare the others with.
+  for (size_t i = 0; i < sources.size(); ++i) {
+    std::unique_ptr<rocksdb::DB> in;
+    VIGIL_TRY(open_db(sources[i], false, in));
+    std::unique_ptr<rocksdb::Iterator> it(in->NewIterator(rocksdb::ReadOptions()));
+    rocksdb::WriteBatch batch;
+    std::string this_registry;
+    auto flush = [&]() -> status {
+      if (batch.Count() == 0) return {};
+      if (auto s = out->Write(wo, &batch); !s.ok()) {
+        return make_error(errc::state_error,
+                          "rescaling: writing '" + target + "': " + s.ToString());
+      }
+      batch.Clear();
+      return {};
+    };
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Slice key = it->key();
+      if (key.size() < 2) continue;
+      uint32_t kg = get_u16_be(key.data());
+      if (kg == registry_key_group) {
+        this_registry.append(key.data(), key.size());
+        this_registry.push_back('\0');
+        this_registry.append(it->value().data(), it->value().size());
+        this_registry.push_back('\0');
+        if (i == 0) batch.Put(key, it->value());
+      } else if (range.contains(kg)) {
+        batch.Put(key, it->value());
+      }
+      if (batch.GetDataSize() >= (4u << 20)) VIGIL_TRY(flush());
+    }
+    if (!it->status().ok()) {
+      return make_error(errc::state_error,
+                        "rescaling: reading '" + sources[i] + "': " + it->status().ToString());
+    }
+    VIGIL_TRY(flush());
+    if (i == 0) {
+      registry = std::move(this_registry);
+    } else if (this_registry != registry) {
+      return make_error(errc::state_error,
+                        "rescaling: the old subtasks declared different states; the checkpoint "
+                        "does not come from this operator");
+    }
+  }
+  if (auto s = out->Close(); !s.ok()) {
+    return make_error(errc::state_error, "rescaling: closing '" + target + "': " + s.ToString());
+  }
+  return {};
+}
+
 result<std::unique_ptr<state_backend>> state_backend::open(const options& opts) {
   auto backend = std::make_unique<rocksdb_state_backend>(opts.write_buffer_bytes);
   VIGIL_TRY(backend->start(opts));

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/key.hpp"
 #include "common/result.hpp"
 
 namespace vigil {
@@ -40,6 +41,13 @@ class state_backend {
   };
 
   static result<std::unique_ptr<state_backend>> open(const options& opts);
+
+  /// Rescaling: builds the state directory `target` (which must not exist) for a subtask owning
+  /// key groups `range` from the RocksDB directories of the old subtasks in `sources` (restored
+  /// from a checkpoint taken with another parallelism): their state registry, which must be the
+  /// same in all, and every entry of a key group in `range`. Open the result with fresh = false.
+  static status merge_key_groups(const std::vector<std::string>& sources, key_group_range range,
+                                 const std::string& target);
   virtual ~state_backend() = default;
 
   /// Declares a named state and returns its id. Idempotent per name (same kind required).

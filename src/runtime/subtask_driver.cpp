@@ -17,19 +17,58 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   ctx.max_parallelism = opts.max_parallelism;
   ctx.key_groups = key_group_range_of(opts.subtask_index, opts.parallelism, opts.max_parallelism);
   ctx.batch_size = opts.batch_size;
-  std::string subtask_key = opts.node_id + "-" + std::to_string(opts.subtask_index);
+  auto key_of = [&](uint32_t subtask) { return opts.node_id + "-" + std::to_string(subtask); };
+  // The old subtasks whose state this one takes: its own, or, when the checkpoint was taken
+  // with another parallelism, those whose key groups overlap its own (keyed state) and all of
+  // them (operator state, which each operator splits as it can).
+  uint32_t old_parallelism = opts.parallelism;
+  bool restore = opts.restore_from != nullptr;
+  if (restore) {
+    auto shape = opts.restore_from->shape(opts.restore_id);
+    if (!shape) return with_context("node '" + opts.node_id + "': restore: ", shape.err());
+    if (shape->max_parallelism != 0 && shape->max_parallelism != opts.max_parallelism) {
+      return make_error(
+          errc::state_error,
+          "node '" + opts.node_id + "': checkpoint " + std::to_string(opts.restore_id) + " has " +
+              std::to_string(shape->max_parallelism) + " key groups (max_parallelism), the graph " +
+              std::to_string(opts.max_parallelism) + ": they must be equal");
+    }
+    if (auto it = shape->parallelism.find(opts.node_id); it != shape->parallelism.end()) {
+      old_parallelism = it->second;
+    } else if (!shape->parallelism.empty()) {
+      restore = false;  // A node the checkpointed graph did not have: it starts empty.
+    }
+  }
+  bool rescaled = restore && old_parallelism != opts.parallelism;
+  if (restore) ctx.restored_parallelism = old_parallelism;
   bool restored_state = false;
-  if (factory.traits().stateful && opts.restore_from != nullptr) {
+  if (factory.traits().stateful && restore) {
     std::error_code ec;
     std::filesystem::remove_all(opts.state_dir, ec);
-    auto r = opts.restore_from->restore_state(opts.restore_id, subtask_key, opts.state_dir);
-    if (!r) return with_context("node '" + opts.node_id + "': restore: ", r.err());
-    if (!*r) {
-      return make_error(errc::state_error,
-                        "node '" + opts.node_id + "' subtask " +
-                            std::to_string(opts.subtask_index) + ": checkpoint " +
-                            std::to_string(opts.restore_id) +
-                            " holds no state for it (were node ids or the parallelism changed?)");
+    if (!rescaled) {
+      auto r = opts.restore_from->restore_state(opts.restore_id, key_of(opts.subtask_index),
+                                                opts.state_dir);
+      if (!r) return with_context("node '" + opts.node_id + "': restore: ", r.err());
+      if (!*r) {
+        return make_error(errc::state_error, "node '" + opts.node_id + "' subtask " +
+                                                 std::to_string(opts.subtask_index) +
+                                                 ": checkpoint " + std::to_string(opts.restore_id) +
+                                                 " holds no state for it");
+      }
+    } else {
+      std::vector<std::string> sources;
+      for (uint32_t j = 0; j < old_parallelism; ++j) {
+        auto old = key_group_range_of(j, old_parallelism, opts.max_parallelism);
+        if (old.end <= ctx.key_groups.begin || ctx.key_groups.end <= old.begin) continue;
+        std::string dir = opts.state_dir + ".from-" + std::to_string(j);
+        std::filesystem::remove_all(dir, ec);
+        auto r = opts.restore_from->restore_state(opts.restore_id, key_of(j), dir);
+        if (!r) return with_context("node '" + opts.node_id + "': restore: ", r.err());
+        if (*r) sources.push_back(dir);
+      }
+      auto merged = state_backend::merge_key_groups(sources, ctx.key_groups, opts.state_dir);
+      for (const auto& dir : sources) std::filesystem::remove_all(dir, ec);
+      if (!merged) return with_context("node '" + opts.node_id + "': ", merged.err());
     }
     restored_state = true;
   }
@@ -50,10 +89,12 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   if (auto st = d->op_->open(ctx); !st) {
     return with_context("node '" + opts.node_id + "': ", st.err());
   }
-  if (opts.restore_from != nullptr) {
-    auto bytes = opts.restore_from->operator_state(opts.restore_id, subtask_key);
-    if (!bytes) return with_context("node '" + opts.node_id + "': restore: ", bytes.err());
-    if (!bytes->empty()) {
+  if (restore) {
+    for (uint32_t j = 0; j < old_parallelism; ++j) {
+      if (!rescaled && j != opts.subtask_index) continue;
+      auto bytes = opts.restore_from->operator_state(opts.restore_id, key_of(j));
+      if (!bytes) return with_context("node '" + opts.node_id + "': restore: ", bytes.err());
+      if (bytes->empty()) continue;
       if (auto st = d->op_->restore_state(*bytes); !st) {
         return with_context("node '" + opts.node_id + "': restore: ", st.err());
       }

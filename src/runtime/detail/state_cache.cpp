@@ -101,12 +101,12 @@ void state_cache::reserve_heap(entry& e, size_t bytes, size_t keep) {
 void state_cache::set_value(uint32_t i, std::string_view value) {
   entry& e = entries_[i];
   if (e.key_size + value.size() <= inline_bytes) {
-    std::memcpy(e.inline_data + e.key_size, value.data(), value.size());
+    if (!value.empty()) std::memcpy(e.inline_data + e.key_size, value.data(), value.size());
   } else {
     // The heap block holds the key first if it is too long for the inline buffer.
     const size_t offset = e.key_in_heap() ? e.key_size : 0;
     reserve_heap(e, offset + value.size(), offset);
-    std::memcpy(e.heap.get() + offset, value.data(), value.size());
+    if (!value.empty()) std::memcpy(e.heap.get() + offset, value.data(), value.size());
   }
   e.value_size = static_cast<uint32_t>(value.size());
 }
