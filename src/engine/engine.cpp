@@ -4,6 +4,7 @@
 
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
+#include "operators/clinical/clinical_operators.hpp"
 #include "operators/connectors/connectors.hpp"
 #include "operators/core/dedup.hpp"
 #include "operators/core/join_operators.hpp"
@@ -11,6 +12,7 @@
 #include "operators/core/relational.hpp"
 #include "operators/core/union_op.hpp"
 #include "operators/core/window_operators.hpp"
+#include "operators/kafka/sink/kafka_sink.hpp"
 #include "operators/kafka/source/kafka_source.hpp"
 #include "operators/lake/lake_sink.hpp"
 
@@ -27,6 +29,8 @@ operator_registry make_builtin_registry() {
   register_join_operators(r);
   register_dedup_operator(r);
   r.add(make_kafka_source_factory());
+  r.add(make_kafka_sink_factory());
+  register_clinical_operators(r);
   return r;
 }
 

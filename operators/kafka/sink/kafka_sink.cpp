@@ -1,0 +1,510 @@
+#include "operators/kafka/sink/kafka_sink.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <thread>
+
+#include "common/config.hpp"
+#include "operators/connectors/json_format.hpp"
+#include "operators/kafka/sink/progress_marker.hpp"
+#include "operators/kafka/sink/rdkafka_txn_client.hpp"
+#include "operators/kafka/sink/sink_wal.hpp"
+
+namespace vigil {
+
+namespace {
+
+using kafka::message_header;
+using kafka::wal_epoch;
+
+enum class sink_mode { exactly_once, at_least_once };
+
+/// The checked config, shared by all subtasks.
+struct sink_settings {
+  std::string bootstrap;
+  std::string topic;
+  std::string progress_topic;
+  sink_mode mode = sink_mode::exactly_once;
+  int key_field = -1;  ///< Index in the input schema, or -1: messages without a key.
+  int64_t transaction_timeout_us = 60'000'000;
+  std::vector<std::pair<std::string, std::string>> properties;
+};
+
+/// The first wait before retrying a failed commit at a later checkpoint; doubles per failure.
+constexpr int64_t first_backoff_us = 500'000;
+constexpr int64_t max_backoff_us = 30'000'000;
+/// The same for the retries at the end of the input, which run back to back.
+constexpr int64_t close_first_backoff_us = 100'000;
+constexpr int64_t close_max_backoff_us = 2'000'000;
+
+/// Appends `v` in decimal.
+void append_int(std::string& out, int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+/// Appends the value at `row` of `col` as a message key: strings as they are, numbers in
+/// decimal (doubles in their shortest form), booleans as true/false, timestamps in ISO-8601.
+void append_key_text(std::string& out, const column& col, size_t row) {
+  switch (col.type) {
+    case type_id::string:
+      out += col.string_at(row);
+      break;
+    case type_id::int64:
+      append_int(out, col.ints[row]);
+      break;
+    case type_id::float64:
+      append_json_double(out, col.doubles[row]);
+      break;
+    case type_id::boolean:
+      out += col.bools[row] != 0 ? "true" : "false";
+      break;
+    case type_id::timestamp:
+      append_timestamp_iso(out, col.ints[row]);
+      break;
+  }
+}
+
+class kafka_sink final : public operator_base {
+ public:
+  kafka_sink(std::shared_ptr<const sink_settings> settings, kafka_sink_hooks hooks)
+      : s_(std::move(settings)), hooks_(std::move(hooks)) {}
+
+  status open(operator_context& ctx) override {
+    ctx_ = &ctx;
+    sink_id_ = ctx.job_name + "/" + ctx.node_id + "/" + std::to_string(ctx.subtask_index);
+    attempt_ = kafka::random_id();
+    run_ = kafka::random_id();
+    kafka::txn_client_config cc;
+    cc.bootstrap = s_->bootstrap;
+    if (exactly_once()) cc.transactional_id = sink_id_;
+    cc.timeout_us = s_->transaction_timeout_us;
+    cc.properties = s_->properties;
+    auto client = hooks_.make_client(cc);
+    if (!client) return with_context(who(), client.err());
+    client_ = std::move(*client);
+    return {};
+  }
+
+  void process(size_t, const record_batch& batch, output&) override {
+    size_t n = batch.num_rows();
+    if (n == 0) return;
+    if (discard_input_) {
+      ctx_->dropped_records += n;
+      return;
+    }
+    const column* key = s_->key_field >= 0 ? &batch.columns[s_->key_field] : nullptr;
+    if (exactly_once()) {
+      for (size_t row = 0; row < n; ++row) {
+        if (key != nullptr && !key->is_null(row)) {
+          current_.begin_key();
+          append_key_text(current_.buffer(), *key, row);
+        }
+        current_.begin_value();
+        append_json_row(current_.buffer(), batch, row, true);
+        current_.end_message();
+      }
+      return;
+    }
+    // at_least_once: straight to the producer, tagged with the epoch the next barrier closes.
+    epoch_text_.clear();
+    append_int(epoch_text_, last_checkpoint_ + 1);
+    const message_header headers[] = {{kafka::header_sink, sink_id_},
+                                      {kafka::header_epoch, epoch_text_},
+                                      {kafka::header_attempt, attempt_}};
+    for (size_t row = 0; row < n; ++row) {
+      bool has_key = key != nullptr && !key->is_null(row);
+      key_scratch_.clear();
+      if (has_key) append_key_text(key_scratch_, *key, row);
+      value_scratch_.clear();
+      append_json_row(value_scratch_, batch, row, true);
+      produce_at_least_once(has_key ? std::optional<std::string_view>(key_scratch_) : std::nullopt,
+                            headers);
+    }
+  }
+
+  std::string snapshot_state(int64_t checkpoint_id) override {
+    last_checkpoint_ = checkpoint_id;
+    if (exactly_once()) {
+      if (!current_.empty()) {
+        current_.epoch = checkpoint_id;
+        pending_.push_back(std::move(current_));
+        current_ = wal_epoch();
+      }
+    } else if (auto st = client_->flush(); !st) {
+      // The messages stay queued and are retried, but this checkpoint does not cover them.
+      spdlog::error("{}checkpoint {}: {}", who(), checkpoint_id, st.err().message);
+    }
+    std::string out;
+    kafka::encode_sink_state(out, run_, checkpoint_id, pending_);
+    return out;
+  }
+
+  status restore_state(std::string_view bytes) override {
+    if (bytes.empty()) return {};
+    auto state = kafka::decode_sink_state(bytes);
+    if (!state) return with_context(who(), state.err());
+    run_ = std::move(state->run);
+    last_checkpoint_ = last_complete_ = state->last_checkpoint_id;
+    pending_ = std::move(state->pending);
+    if (!exactly_once()) {
+      if (!pending_.empty()) {
+        return make_error(errc::invalid_argument,
+                          who() + "the checkpoint holds " + std::to_string(pending_.size()) +
+                              " uncommitted epoch(s) of mode exactly_once; restore it with "
+                              "mode exactly_once");
+      }
+      return {};
+    }
+    size_t restored = pending_.size();
+    // The restored checkpoint is complete: fence older instances, skip what they committed,
+    // and commit the rest now.
+    if (auto st = recover(); !st) return with_context(who() + "restore: ", st.err());
+    size_t replay = pending_.size();
+    spdlog::info("{}restored checkpoint {}: {} epoch(s) to replay, {} already committed (skipped)",
+                 who(), last_checkpoint_, replay, restored - replay);
+    if (discard_input_) {
+      spdlog::info("{}this run already committed its final epoch: replayed input is discarded",
+                   who());
+    }
+    if (auto st = commit_upto(max_watermark); !st) commit_failed(st.err());
+    return {};
+  }
+
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    last_complete_ = std::max(last_complete_, checkpoint_id);
+    if (!exactly_once() || pending_.empty() || pending_.front().epoch > checkpoint_id) return;
+    if (client_->fenced()) return;  // Reported once when it happened; close() fails.
+    if (now() < next_retry_us_) {
+      spdlog::debug("{}backing off: {} epoch(s) pending", who(), pending_.size());
+      return;
+    }
+    if (auto st = commit_upto(checkpoint_id); !st) {
+      commit_failed(st.err());
+    } else {
+      backoff_us_ = first_backoff_us;
+      next_retry_us_ = 0;
+    }
+  }
+
+  status close(output&) override {
+    if (!exactly_once()) {
+      if (auto st = client_->flush(); !st) return with_context(who(), st.err());
+      if (failed_messages_ > 0) {
+        return make_error(errc::io_error,
+                          who() + std::to_string(failed_messages_) +
+                              " message(s) could not be written, the first: " + failure_);
+      }
+      return {};
+    }
+    if (!current_.empty()) {
+      current_.epoch = last_checkpoint_ + 1;
+      pending_.push_back(std::move(current_));
+      current_ = wal_epoch();
+    }
+    // Epochs whose checkpoint is not known to be complete are committed together with the rest
+    // of the input, as final epochs in one transaction (see progress_marker::final).
+    for (auto& e : pending_) e.final = e.epoch > last_complete_;
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(s_->transaction_timeout_us);
+    int64_t backoff = close_first_backoff_us;
+    for (;;) {
+      auto st = commit_upto(max_watermark);
+      if (st) return {};
+      auto retry_at = std::chrono::steady_clock::now() + std::chrono::microseconds(backoff);
+      if (client_->fenced() || retry_at >= deadline) {
+        return make_error(errc::io_error, who() + std::to_string(pending_.size()) +
+                                              " epoch(s) not committed to '" + s_->topic +
+                                              "' at the end of the input: " + st.err().message);
+      }
+      spdlog::warn("{}end of input: commit to '{}' failed, retrying in {} ms: {}", who(), s_->topic,
+                   backoff / 1000, st.err().message);
+      std::this_thread::sleep_for(std::chrono::microseconds(backoff));
+      backoff = std::min(backoff * 2, close_max_backoff_us);
+    }
+  }
+
+ private:
+  bool exactly_once() const { return s_->mode == sink_mode::exactly_once; }
+
+  std::string who() const { return "kafka_sink '" + sink_id_ + "': "; }
+
+  int64_t now() const { return hooks_.now_us ? hooks_.now_us() : operator_context::now_us(); }
+
+  /// Fences older producers of this sink id and drops the pending epochs that an earlier
+  /// attempt of this run committed (after a restore, or when a failed commit may have landed).
+  status recover() {
+    VIGIL_TRY(client_->init_transactions());
+    auto last = client_->last_marker(s_->progress_topic, sink_id_, run_);
+    if (!last) return last.err();
+    if (*last) {
+      const kafka::progress_marker& m = **last;
+      if (m.final) {
+        // The run wrote everything it will ever receive.
+        pending_.clear();
+        current_ = wal_epoch();
+        discard_input_ = true;
+      } else {
+        while (!pending_.empty() && pending_.front().epoch <= m.epoch) {
+          pending_.erase(pending_.begin());
+        }
+      }
+    }
+    ready_ = true;
+    return {};
+  }
+
+  /// Commits the pending epochs up to `upto` in order: one transaction per epoch, and one for
+  /// all final epochs together.
+  status commit_upto(int64_t upto) {
+    if (!ready_) VIGIL_TRY(recover());
+    while (!pending_.empty() && pending_.front().epoch <= upto) {
+      size_t group = 1;
+      if (pending_.front().final) {
+        while (group < pending_.size() && pending_[group].final) ++group;
+      }
+      VIGIL_TRY(commit_group(group));
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(group));
+    }
+    return {};
+  }
+
+  /// Produces the first `group` pending epochs and their markers in one transaction and commits
+  /// it. On failure the transaction is aborted and the next attempt starts with recover().
+  status commit_group(size_t group) {
+    auto st = [&]() -> status {
+      VIGIL_TRY(client_->begin_transaction());
+      for (size_t i = 0; i < group; ++i) {
+        const wal_epoch& e = pending_[i];
+        epoch_text_.clear();
+        append_int(epoch_text_, e.epoch);
+        const message_header headers[] = {{kafka::header_sink, sink_id_},
+                                          {kafka::header_epoch, epoch_text_},
+                                          {kafka::header_attempt, attempt_}};
+        status produced;
+        e.for_each([&](std::optional<std::string_view> key, std::string_view value) {
+          produced = client_->produce(s_->topic, key, value, headers);
+          return produced.ok();
+        });
+        VIGIL_TRY(produced);
+        kafka::progress_marker m{sink_id_, e.epoch, attempt_, run_, static_cast<int64_t>(e.size()),
+                                 e.final};
+        VIGIL_TRY(client_->produce(s_->progress_topic, sink_id_, kafka::encode_marker(m), headers));
+      }
+      return client_->commit_transaction();
+    }();
+    if (!st) {
+      if (auto aborted = client_->abort_transaction(); !aborted) {
+        spdlog::debug("{}abort: {}", who(), aborted.err().message);
+      }
+      ready_ = false;
+      // The failed try's records may stay visible on a broker without isolation: the retry
+      // writes under a new attempt id so that they never match its marker.
+      attempt_ = kafka::random_id();
+    }
+    return st;
+  }
+
+  /// Logs a failed commit at a checkpoint and schedules the retry.
+  void commit_failed(const error& err) {
+    if (client_->fenced()) {
+      spdlog::error("{}{}; no more commits", who(), err.message);
+      return;
+    }
+    spdlog::warn("{}commit to '{}' failed; {} epoch(s) kept, retry in {} ms or later: {}", who(),
+                 s_->topic, pending_.size(), backoff_us_ / 1000, err.message);
+    next_retry_us_ = now() + backoff_us_;
+    backoff_us_ = std::min(backoff_us_ * 2, max_backoff_us);
+  }
+
+  /// at_least_once: waits while the broker is away (warning), recreates a failed producer.
+  void produce_at_least_once(std::optional<std::string_view> key,
+                             std::span<const message_header> headers) {
+    for (;;) {
+      auto st = client_->produce(s_->topic, key, value_scratch_, headers);
+      if (st) return;
+      if (st.err().code != errc::resource_exhausted) {
+        // A message librdkafka refuses outright (e.g. too large) cannot be written.
+        if (failed_messages_++ == 0) {
+          failure_ = st.err().message;
+          spdlog::error("{}{}", who(), failure_);
+        }
+        return;
+      }
+      spdlog::warn("{}{}", who(), st.err().message);
+    }
+  }
+
+  std::shared_ptr<const sink_settings> s_;
+  kafka_sink_hooks hooks_;
+  operator_context* ctx_ = nullptr;
+  std::string sink_id_;
+  std::string attempt_;
+  std::string run_;
+  std::unique_ptr<kafka::txn_client> client_;
+  wal_epoch current_;               ///< Records since the last barrier.
+  std::vector<wal_epoch> pending_;  ///< Sealed, not yet committed, oldest first.
+  int64_t last_checkpoint_ = 0;     ///< The latest barrier (or the restored checkpoint).
+  int64_t last_complete_ = 0;       ///< The latest checkpoint known to be complete.
+  bool ready_ = false;              ///< recover() ran since the last failure.
+  bool discard_input_ = false;      ///< This run's output is complete (a final marker exists).
+  int64_t next_retry_us_ = 0;
+  int64_t backoff_us_ = first_backoff_us;
+  uint64_t failed_messages_ = 0;  ///< at_least_once: messages that could not be written.
+  std::string failure_;           ///< The first of them.
+  std::string epoch_text_;
+  std::string key_scratch_;
+  std::string value_scratch_;
+};
+
+class kafka_sink_plan final : public operator_plan {
+ public:
+  std::shared_ptr<const sink_settings> settings;
+  kafka_sink_hooks hooks;
+
+  std::unique_ptr<operator_base> instantiate() const override {
+    return std::make_unique<kafka_sink>(settings, hooks);
+  }
+};
+
+/// Reads `properties`: a map of scalar values or a list of "name=value" strings.
+result<std::vector<std::pair<std::string, std::string>>> read_properties(config_reader& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const config_value* v = r.get("properties");
+  if (v == nullptr) return out;
+  auto scalar = [](const config_value& x) -> std::optional<std::string> {
+    switch (x.k) {
+      case config_value::kind::string:
+        return x.s;
+      case config_value::kind::integer:
+        return std::to_string(x.i);
+      case config_value::kind::boolean:
+        return std::string(x.b ? "true" : "false");
+      case config_value::kind::number: {
+        std::string s;
+        append_json_double(s, x.d);
+        return s;
+      }
+      default:
+        return std::nullopt;
+    }
+  };
+  if (v->k == config_value::kind::map) {
+    for (const auto& [name, value] : v->map) {
+      auto text = scalar(value);
+      if (!text) {
+        return config_reader::key_error(
+            "properties." + name,
+            std::string("expected a string, number or bool, got ") + to_string(value.k));
+      }
+      out.emplace_back(name, std::move(*text));
+    }
+  } else if (v->k == config_value::kind::list) {
+    for (const auto& item : v->list) {
+      auto eq = item.s.find('=');
+      if (item.k != config_value::kind::string || eq == std::string::npos || eq == 0) {
+        return config_reader::key_error("properties", "expected \"name=value\" items");
+      }
+      out.emplace_back(item.s.substr(0, eq), item.s.substr(eq + 1));
+    }
+  } else {
+    return config_reader::key_error(
+        "properties",
+        std::string("expected a map of librdkafka properties, got ") + to_string(v->k));
+  }
+  VIGIL_TRY(kafka::check_producer_properties(out));
+  return out;
+}
+
+class kafka_sink_factory final : public operator_factory {
+ public:
+  explicit kafka_sink_factory(kafka_sink_hooks hooks) : hooks_(std::move(hooks)) {
+    if (!hooks_.make_client) hooks_.make_client = kafka::make_rdkafka_txn_client;
+  }
+
+  const operator_traits& traits() const override { return traits_; }
+
+  result<plan_ptr> plan(const plan_context& ctx) const override {
+    config_reader r(*ctx.config);
+    auto s = std::make_shared<sink_settings>();
+    auto bootstrap = r.required_string("bootstrap");
+    if (!bootstrap) return bootstrap.err();
+    if (bootstrap->empty()) return config_reader::key_error("bootstrap", "must not be empty");
+    s->bootstrap = *bootstrap;
+    auto topic = r.required_string("topic");
+    if (!topic) return topic.err();
+    if (topic->empty()) return config_reader::key_error("topic", "must not be empty");
+    s->topic = *topic;
+    auto mode = r.string_or("mode", "exactly_once");
+    if (!mode) return mode.err();
+    if (*mode == "exactly_once") {
+      s->mode = sink_mode::exactly_once;
+    } else if (*mode == "at_least_once") {
+      s->mode = sink_mode::at_least_once;
+    } else {
+      return config_reader::key_error(
+          "mode", "expected exactly_once or at_least_once, got '" + *mode + "'");
+    }
+    auto key_field = r.string_or("key_field", "");
+    if (!key_field) return key_field.err();
+    auto progress = r.string_or("progress_topic", s->topic + ".progress");
+    if (!progress) return progress.err();
+    if (progress->empty() || *progress == s->topic) {
+      return config_reader::key_error("progress_topic",
+                                      "must be a topic other than '" + s->topic + "'");
+    }
+    s->progress_topic = *progress;
+    auto timeout = r.duration_us_or("transaction_timeout", 60'000'000);
+    if (!timeout) return timeout.err();
+    if (*timeout < 1'000'000 || *timeout > 900'000'000) {
+      return config_reader::key_error("transaction_timeout", "must be from 1s to 15m");
+    }
+    s->transaction_timeout_us = *timeout;
+    auto props = read_properties(r);
+    if (!props) return props.err();
+    s->properties = std::move(*props);
+    VIGIL_TRY(r.finish());
+    if (ctx.inputs.size() != 1) {
+      return make_error(errc::invalid_graph,
+                        "expected one input stream, got " + std::to_string(ctx.inputs.size()));
+    }
+    if (!key_field->empty()) {
+      s->key_field = ctx.inputs[0].schema->index_of(*key_field);
+      if (s->key_field < 0) {
+        return config_reader::key_error("key_field", "no field '" + *key_field + "' in the input");
+      }
+    }
+    auto p = std::make_shared<kafka_sink_plan>();
+    p->settings = std::move(s);
+    p->hooks = hooks_;
+    return plan_ptr(std::move(p));
+  }
+
+ private:
+  kafka_sink_hooks hooks_;
+  operator_traits traits_ = [] {
+    operator_traits t;
+    t.name = "kafka_sink";
+    t.input_ports = {"in"};
+    t.summary =
+        "Writes rows to a Kafka topic as JSON, exactly once per checkpoint (write-ahead, "
+        "transactional) or at least once";
+    return t;
+  }();
+};
+
+}  // namespace
+
+std::unique_ptr<operator_factory> make_kafka_sink_factory() {
+  return make_kafka_sink_factory(kafka_sink_hooks{});
+}
+
+std::unique_ptr<operator_factory> make_kafka_sink_factory(kafka_sink_hooks hooks) {
+  return std::make_unique<kafka_sink_factory>(std::move(hooks));
+}
+
+}  // namespace vigil
