@@ -104,7 +104,7 @@ class generator_source final : public operator_base {
 
   status restore_state(std::string_view bytes) override {
     int64_t fields[3];
-    if (ctx_->restored_parallelism != ctx_->parallelism) {
+    if (ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism) {
       return make_error(errc::state_error,
                         "generator: its records are split by subtask, so it cannot change "
                         "parallelism when restored (checkpoint " +

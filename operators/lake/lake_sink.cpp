@@ -25,6 +25,14 @@ struct epoch_files {
   /// another parallelism, a subtask may commit files an old subtask wrote; each commit stays
   /// idempotent under the writer's appId.
   std::string app;
+  bool final = false;  ///< The tail a finished subtask committed at close.
+};
+
+/// The checkpointed state: the checkpoint id and the epochs waiting for their commit.
+struct sink_state {
+  int64_t checkpoint = 0;
+  bool finished = false;  ///< Restored after its final commit (see lake_sink::finished_).
+  std::vector<epoch_files> pending;
 };
 
 nlohmann::json to_json(const std::vector<epoch_files>& pending) {
@@ -47,14 +55,21 @@ nlohmann::json to_json(const std::vector<epoch_files>& pending) {
   return out;
 }
 
-result<std::vector<epoch_files>> from_json(std::string_view bytes) {
+/// Reads {"checkpoint": id, "epochs": [...]} or, as written before the checkpoint id was
+/// recorded, the bare list of epochs.
+result<sink_state> from_json(std::string_view bytes) {
   auto doc = nlohmann::json::parse(bytes, nullptr, false);
-  if (doc.is_discarded() || !doc.is_array()) {
+  if (doc.is_discarded() || !(doc.is_array() || doc.is_object())) {
     return make_error(errc::state_error, "lake_sink: unreadable checkpoint state");
   }
-  std::vector<epoch_files> out;
+  sink_state out;
   try {
-    for (const auto& e : doc) {
+    if (doc.is_object()) {
+      out.checkpoint = doc.at("checkpoint").get<int64_t>();
+      out.finished = doc.value("finished", false);
+    }
+    const auto& epochs = doc.is_object() ? doc.at("epochs") : doc;
+    for (const auto& e : epochs) {
       epoch_files f;
       f.epoch = e.at("epoch").get<int64_t>();
       if (e.contains("app")) f.app = e.at("app").get<std::string>();
@@ -70,7 +85,7 @@ result<std::vector<epoch_files>> from_json(std::string_view bytes) {
         }
         f.adds.push_back(std::move(add));
       }
-      out.push_back(std::move(f));
+      out.pending.push_back(std::move(f));
     }
   } catch (const nlohmann::json::exception& e) {
     return make_error(errc::state_error, std::string("lake_sink: checkpoint state: ") + e.what());
@@ -103,6 +118,10 @@ class lake_sink final : public operator_base {
   }
 
   void process(size_t, const record_batch& batch, output&) override {
+    if (finished_) {
+      ctx_->dropped_records += batch.num_rows();
+      return;
+    }
     if (!error_.empty() || batch.num_rows() == 0) return;
     if (partition_ < 0) {
       write(std::nullopt, batch);
@@ -137,20 +156,48 @@ class lake_sink final : public operator_base {
     roll();
     if (!closed_.empty()) pending_.push_back({checkpoint_id, std::move(closed_), app_id_});
     closed_.clear();
-    return to_json(pending_).dump();
+    return nlohmann::json{
+        {"checkpoint", checkpoint_id}, {"finished", finished_}, {"epochs", to_json(pending_)}}
+        .dump();
   }
 
   status restore_state(std::string_view bytes) override {
-    auto pending = from_json(bytes);
-    if (!pending) return pending.err();
+    auto state = from_json(bytes);
+    if (!state) return state.err();
     // Called once per old subtask after a change of parallelism: each state's epochs go under
     // their writer's appId.
-    for (auto& e : *pending) {
+    for (auto& e : state->pending) {
       if (e.app.empty()) e.app = app_id_;
       pending_.push_back(std::move(e));
     }
     // Every epoch in a complete checkpoint's state was complete: commit what the table lacks.
-    return commit_pending(INT64_MAX);
+    VIGIL_TRY(commit_pending(INT64_MAX));
+    // A subtask that finished after this checkpoint committed its tail then; the input replayed
+    // to it now is that tail again (another subtask's failure restarted the job).
+    finished_ = finished_ || state->finished;
+    if (!finished_ &&
+        (ctx_->restored_parallelism == 0 || ctx_->restored_parallelism == ctx_->parallelism)) {
+      const auto& commits = log_->snapshot().commits;
+      for (auto c = commits.rbegin(); c != commits.rend(); ++c) {
+        auto lineage = c->raw.find("lineage");
+        if (lineage == c->raw.end() || !lineage->is_object()) continue;
+        if (lineage->value("job", "") != ctx_->job_name ||
+            lineage->value("node", "") != ctx_->node_id ||
+            lineage->value("subtask", -1) != static_cast<int>(ctx_->subtask_index)) {
+          continue;
+        }
+        finished_ = lineage->value("final", false) &&
+                    lineage->value("epoch", int64_t{0}) > state->checkpoint;
+        break;
+      }
+      if (finished_) {
+        spdlog::info(
+            "lake_sink {}: committed its final files after checkpoint {}; the replayed "
+            "input is discarded",
+            app_id_, state->checkpoint);
+      }
+    }
+    return {};
   }
 
   void notify_checkpoint_complete(int64_t checkpoint_id) override {
@@ -161,6 +208,7 @@ class lake_sink final : public operator_base {
   }
 
   status close(output&) override {
+    if (finished_) return {};
     roll();
     if (error_.empty()) {
       if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
@@ -169,7 +217,7 @@ class lake_sink final : public operator_base {
       // The end of a bounded job: the files written since the last checkpoint.
       int64_t last = log_->snapshot().txn_version(app_id_).value_or(0);
       for (const auto& e : pending_) last = std::max(last, e.epoch);
-      pending_.push_back({last + 1, std::move(closed_), app_id_});
+      pending_.push_back({last + 1, std::move(closed_), app_id_, true});
       closed_.clear();
       if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
     }
@@ -249,6 +297,7 @@ class lake_sink final : public operator_base {
                          {"node", ctx_->node_id},
                          {"subtask", ctx_->subtask_index},
                          {"epoch", e.epoch}};
+      if (e.final) request.lineage["final"] = true;
       auto done = log_->commit(request);
       if (!done) return done.err();
       pending_.erase(pending_.begin());
@@ -270,6 +319,7 @@ class lake_sink final : public operator_base {
   std::vector<delta_add> closed_;     ///< Closed in the current epoch.
   std::vector<epoch_files> pending_;  ///< Snapshotted, waiting for their checkpoint.
   std::string error_;                 ///< The first failure; close() reports it.
+  bool finished_ = false;  ///< Restored after its final commit: input is a replay, dropped.
 };
 
 class lake_sink_plan final : public operator_plan {

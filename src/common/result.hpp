@@ -16,6 +16,9 @@ enum class errc {
   not_found,         ///< A named thing does not exist.
   /// Not enough capacity right now, e.g. free task slots for a job.
   resource_exhausted,
+  /// The request is valid but the target is not in a state that allows it (e.g. a savepoint
+  /// of a job that does not run).
+  failed_precondition,
   io_error,     ///< The file system or network failed.
   state_error,  ///< The state backend (RocksDB) failed.
   internal,     ///< A broken invariant; a bug in Vigil.

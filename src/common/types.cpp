@@ -16,6 +16,8 @@ const char* to_string(errc code) {
       return "not found";
     case errc::resource_exhausted:
       return "resource exhausted";
+    case errc::failed_precondition:
+      return "failed precondition";
     case errc::io_error:
       return "I/O error";
     case errc::state_error:

@@ -203,7 +203,9 @@ class coordinator_actor : public caf::event_based_actor {
           lock_t lock(t_.mutex);
           auto it = t_.jobs.find(r.job_id);
           if (it == t_.jobs.end()) return;
-          if (r.cancel) {
+          if (r.savepoint != 0) {
+            on_savepoint(it->second, r.savepoint);
+          } else if (r.cancel) {
             on_cancel(it->second);
           } else {
             deploy(it->second);
@@ -402,6 +404,7 @@ class coordinator_actor : public caf::event_based_actor {
       info.last_checkpoint = id;
       ++info.checkpoints_completed;
       j.consecutive_failures = 0;  // Progress: the restart budget starts afresh.
+      complete_savepoints(j, id);
       persist(t_, j);
     };
     j.checkpoints = std::make_unique<checkpoint_coordinator>(
@@ -429,6 +432,58 @@ class coordinator_actor : public caf::event_based_actor {
     delayed_send(this, period, checkpoint_tick_atom::value, job_id, attempt);
   }
 
+  // --- Savepoints: the next checkpoint after the request, exported to a directory of its own.
+
+  void on_savepoint(job_entry& j, uint64_t request) {
+    auto it = j.savepoints.find(request);
+    if (it == j.savepoints.end()) return;  // The caller gave up waiting.
+    if (j.stored.info.state != job_state::running || !j.checkpoints) {
+      it->second.failure =
+          make_error(errc::failed_precondition, "job '" + j.stored.info.id + "' is not running");
+      it->second.done = true;
+      t_.changed.notify_all();
+      return;
+    }
+    auto& ck = *j.checkpoints;
+    it->second.min_id = ck.in_progress() != 0 ? ck.in_progress() + 1 : ck.next_id();
+    ck.request(now_us());
+  }
+
+  /// Checkpoint `id` completed: writes the savepoints waiting for it and, for a stop, cancels
+  /// the job (by a message to itself: this runs inside the checkpoint coordinator).
+  void complete_savepoints(job_entry& j, int64_t id) {
+    std::string path;
+    std::optional<error> failure;
+    bool stop = false;
+    for (auto& [n, w] : j.savepoints) {
+      if (w.done || w.min_id == 0 || id < w.min_id) continue;
+      if (path.empty() && !failure) {
+        auto target = t_.savepoint_root / (j.stored.info.id + "-" + std::to_string(id));
+        auto st = checkpoint_storage(j.checkpoint_dir).export_checkpoint(id, target);
+        if (st) {
+          path = target.string();
+          j.stored.info.last_savepoint = path;
+          spdlog::info("coordinator: job {}: savepoint {} written to {}", j.stored.info.id, id,
+                       path);
+        } else {
+          failure = st.err();
+          spdlog::warn("coordinator: job {}: savepoint {} failed: {}", j.stored.info.id, id,
+                       st.err().message);
+        }
+      }
+      w.done = true;
+      w.id = id;
+      w.path = path;
+      w.failure = failure;
+      stop = stop || (w.stop && !failure);
+    }
+    if (stop) {
+      j.stored.info.state = job_state::cancelling;
+      send(this, local_request{j.stored.info.id, true, 0});
+    }
+    t_.changed.notify_all();
+  }
+
   // --- Deployment: deploy on every worker, then wire every subtask, then start them all. ---
 
   void deploy(job_entry& j) {
@@ -449,7 +504,8 @@ class coordinator_actor : public caf::event_based_actor {
     j.finished_subtasks = 0;
     j.pending_replies = by_worker.size();
     std::string graph = j.stored.graph.SerializeAsString();
-    deploy_settings settings{j.attempt, j.checkpoint_dir.string(), j.restore_id};
+    deploy_settings settings{j.attempt, j.checkpoint_dir.string(), j.restore_dir.string(),
+                             j.restore_id};
     for (auto& [wid, refs] : by_worker) {
       const auto& w = t_.workers.at(wid);
       if (!w.info.alive) {
@@ -665,9 +721,19 @@ class coordinator_actor : public caf::event_based_actor {
     }
     reserve(j, *placement);
     info.last_failure = j.restart_cause;
+    // The newest own checkpoint, else the savepoint the job started from, else nothing.
     auto done = checkpoint_storage(j.checkpoint_dir).completed();
-    j.restore_id = done.empty() ? 0 : done.back();
-    info.last_checkpoint = j.restore_id;
+    if (!done.empty()) {
+      j.restore_dir = j.checkpoint_dir;
+      j.restore_id = done.back();
+      info.last_checkpoint = j.restore_id;
+    } else if (!info.from_savepoint.empty()) {
+      auto saved = checkpoint_storage(info.from_savepoint).completed();
+      j.restore_dir = info.from_savepoint;
+      j.restore_id = saved.empty() ? 0 : saved.back();
+    } else {
+      j.restore_id = 0;
+    }
     j.summary = empty_summary(*j.plan);
     spdlog::info("coordinator: job {}: restoring from checkpoint {} (restart {})", info.id,
                  j.restore_id, info.restarts);
@@ -738,6 +804,14 @@ class coordinator_actor : public caf::event_based_actor {
   /// A job's subtasks stopped or the job reached an end state: forget its subtask actors and
   /// checkpoints (late reports and acknowledgements are ignored).
   static void retire(job_entry& j) {
+    for (auto& [n, w] : j.savepoints) {
+      if (w.done) continue;
+      w.done = true;
+      w.failure = make_error(errc::failed_precondition,
+                             "job '" + j.stored.info.id +
+                                 "' stopped running (it failed, restarted or was cancelled) "
+                                 "before the savepoint completed");
+    }
     j.actors.clear();
     j.subtask_of.clear();
     j.deploying_attempt = false;
@@ -782,6 +856,9 @@ result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
   std::unique_ptr<cluster_coordinator> c(new cluster_coordinator(registry));
   c->table_.heartbeat_timeout = opts.heartbeat_timeout;
   c->table_.checkpoint_root = opts.checkpoint_dir;
+  c->table_.savepoint_root = !opts.savepoint_dir.empty()   ? opts.savepoint_dir
+                             : opts.checkpoint_dir.empty() ? std::filesystem::path()
+                                                           : opts.checkpoint_dir / "savepoints";
   c->table_.deploy_timeout = opts.deploy_timeout;
   if (!opts.data_dir.empty()) {
     auto store = job_store::open(opts.data_dir);
@@ -864,10 +941,30 @@ cluster_coordinator::~cluster_coordinator() {
   actor_ = nullptr;
 }
 
-result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
+result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
+                                             const std::string& from_savepoint) {
   auto planned = plan_job(graph, registry_);
   if (!planned) return planned.err();
   auto plan = std::make_shared<const job_plan>(std::move(*planned));
+  int64_t savepoint_id = 0;
+  if (!from_savepoint.empty()) {
+    checkpoint_storage saved(from_savepoint);
+    auto done = saved.completed();
+    if (done.empty()) {
+      return make_error(errc::invalid_argument,
+                        "from_savepoint: no complete savepoint in '" + from_savepoint + "'");
+    }
+    savepoint_id = done.back();
+    auto shape = saved.shape(savepoint_id);
+    if (!shape) return with_context("from_savepoint: ", shape.err());
+    if (shape->max_parallelism != 0 && shape->max_parallelism != plan->max_parallelism) {
+      return make_error(errc::invalid_argument, "from_savepoint: the savepoint has " +
+                                                    std::to_string(shape->max_parallelism) +
+                                                    " key groups (max_parallelism), the graph " +
+                                                    std::to_string(plan->max_parallelism) +
+                                                    "; they must be equal");
+    }
+  }
   if (plan->checkpoint_interval_us > 0 && table_.checkpoint_root.empty()) {
     return make_error(errc::invalid_argument,
                       "checkpoints.interval_ms: job '" + graph.name() +
@@ -893,6 +990,11 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph) {
   j.plan = plan;
   j.summary = empty_summary(*plan);
   if (plan->checkpoint_interval_us > 0) j.checkpoint_dir = table_.checkpoint_root / info.id;
+  if (savepoint_id > 0) {
+    info.from_savepoint = from_savepoint;
+    j.restore_dir = from_savepoint;
+    j.restore_id = savepoint_id;
+  }
   for (size_t i = 0; i < placement->size(); ++i) {
     info.subtasks[i].worker_id = (*placement)[i]->info.id;
   }
@@ -945,6 +1047,40 @@ result<job_info> cluster_coordinator::cancel(std::string_view job_id) {
   lock.unlock();
   caf::anon_send(actor_, local_request{out.id, true});
   return out;
+}
+
+result<savepoint_info> cluster_coordinator::savepoint(std::string_view job_id, bool stop) {
+  std::unique_lock lock(table_.mutex);
+  auto it = table_.jobs.find(job_id);
+  if (it == table_.jobs.end()) {
+    return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
+  }
+  job_entry& j = it->second;
+  std::string id = it->first;
+  if (j.checkpoint_dir.empty() || table_.savepoint_root.empty()) {
+    return make_error(errc::failed_precondition,
+                      "job '" + id +
+                          "' takes no checkpoints (checkpoints.interval_ms), so it cannot take a "
+                          "savepoint");
+  }
+  if (j.stored.info.state != job_state::running) {
+    return make_error(errc::failed_precondition, "job '" + id + "' is not running");
+  }
+  uint64_t request = ++table_.savepoint_requests;
+  j.savepoints[request].stop = stop;
+  caf::anon_send(actor_, local_request{id, false, request});
+  // A checkpoint in progress may have to finish (or time out) first, then the savepoint's own.
+  auto timeout =
+      std::chrono::microseconds(2 * j.plan->checkpoint_timeout_us) + std::chrono::seconds(10);
+  table_.changed.wait_for(lock, timeout, [&] { return j.savepoints.at(request).done; });
+  auto w = std::move(j.savepoints.at(request));
+  j.savepoints.erase(request);
+  if (!w.done) {
+    return make_error(errc::internal, "savepoint of job '" + id + "': no checkpoint completed in " +
+                                          std::to_string(timeout.count() / 1000000) + " s");
+  }
+  if (w.failure) return *w.failure;
+  return savepoint_info{w.path, w.id, j.stored.info};
 }
 
 std::vector<worker_info> cluster_coordinator::workers() {

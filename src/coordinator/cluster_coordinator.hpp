@@ -30,6 +30,7 @@ namespace vigil {
 struct local_request {
   std::string job_id;
   bool cancel = false;
+  uint64_t savepoint = 0;  ///< Non-zero: take savepoint request number `savepoint` instead.
 };
 
 struct coordinator_options {
@@ -41,6 +42,9 @@ struct coordinator_options {
   /// Kubernetes): a job's checkpoints go to <checkpoint_dir>/<job id>. Empty: jobs whose graph
   /// asks for checkpoints are refused.
   std::filesystem::path checkpoint_dir;
+  /// Where savepoints go (<savepoint_dir>/<job id>-<checkpoint id>); empty: <checkpoint_dir>/
+  /// savepoints.
+  std::filesystem::path savepoint_dir;
   /// A worker that sent no heartbeat for this long is declared lost. A worker whose connection
   /// drops (a killed process) is declared lost at once.
   std::chrono::milliseconds heartbeat_timeout{3000};
@@ -75,7 +79,9 @@ class cluster_coordinator final : public coordinator_api {
   /// Problems found when opening the job store (skipped files), for the log.
   const std::vector<error>& store_errors() const { return store_errors_; }
 
-  result<job_info> submit(const v1::JobGraph& graph) override;
+  result<job_info> submit(const v1::JobGraph& graph,
+                          const std::string& from_savepoint = {}) override;
+  result<savepoint_info> savepoint(std::string_view job_id, bool stop) override;
   result<job_info> get(std::string_view job_id) override;
   std::vector<job_info> list() override;
   result<job_info> cancel(std::string_view job_id) override;
@@ -123,6 +129,17 @@ class cluster_coordinator final : public coordinator_api {
     uint32_t consecutive_failures = 0;       ///< Since the last completed checkpoint.
     std::string restart_cause;               ///< The failure behind the current restart.
     bool deploying_attempt = false;          ///< The current attempt's deploy has begun.
+    std::filesystem::path restore_dir;       ///< Storage of restore_id: own or a savepoint.
+    /// A savepoint request waiting for a checkpoint with id >= min_id to complete.
+    struct savepoint_wait {
+      bool stop = false;
+      int64_t min_id = 0;
+      bool done = false;
+      std::string path;
+      int64_t id = 0;
+      std::optional<error> failure;
+    };
+    std::map<uint64_t, savepoint_wait> savepoints;  ///< By request number.
   };
   struct table {
     std::mutex mutex;
@@ -132,6 +149,8 @@ class cluster_coordinator final : public coordinator_api {
     std::vector<std::string> job_order;  ///< Submission order.
     std::optional<job_store> store;
     std::filesystem::path checkpoint_root;
+    std::filesystem::path savepoint_root;
+    uint64_t savepoint_requests = 0;
     std::chrono::milliseconds heartbeat_timeout{3000};
     std::chrono::milliseconds deploy_timeout{30000};
   };

@@ -37,6 +37,15 @@ struct job_info {
   std::string last_failure;                 ///< The failure behind the latest restart.
   uint64_t checkpoints_completed = 0;
   uint64_t checkpoints_failed = 0;  ///< Declined or timed out.
+  std::string from_savepoint;       ///< The savepoint the job started from; empty if none.
+  std::string last_savepoint;       ///< The newest savepoint taken of it; empty if none.
+};
+
+/// A savepoint that was written.
+struct savepoint_info {
+  std::string path;  ///< Self-contained directory, for submit(graph, path).
+  int64_t checkpoint_id = 0;
+  job_info job;  ///< The job after the request.
 };
 
 /// A worker process registered with the coordinator.
@@ -64,7 +73,10 @@ class coordinator_api {
   /// message naming the node and field, e.g. "node 'w': config.size: required") and a graph
   /// needing more task slots than the cluster has free (resource_exhausted, e.g. "job 'vitals'
   /// needs 6 task slots, the cluster has 3 free").
-  virtual result<job_info> submit(const v1::JobGraph& graph) = 0;
+  /// With `from_savepoint`, the job starts from that savepoint (a directory savepoint()
+  /// returned); its nodes may have another parallelism.
+  virtual result<job_info> submit(const v1::JobGraph& graph,
+                                  const std::string& from_savepoint = {}) = 0;
 
   /// One job; not_found for an unknown id.
   virtual result<job_info> get(std::string_view job_id) = 0;
@@ -75,6 +87,11 @@ class coordinator_api {
   /// Requests cancellation; returns the job after the request. A job that already ended is
   /// returned unchanged. not_found for an unknown id.
   virtual result<job_info> cancel(std::string_view job_id) = 0;
+
+  /// Takes a savepoint of a running job with checkpoints and returns once it is written; with
+  /// `stop`, cancels the job then. failed_precondition if the job does not run or takes no
+  /// checkpoints; not_found for an unknown id.
+  virtual result<savepoint_info> savepoint(std::string_view job_id, bool stop) = 0;
 
   /// Every registered worker, alive or not, ordered by id.
   virtual std::vector<worker_info> workers() = 0;

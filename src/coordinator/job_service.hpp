@@ -29,6 +29,9 @@ class job_service final : public v1::JobService::Service {
                         v1::ListJobsResponse* response) override;
   grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                          v1::CancelJobResponse* response) override;
+  grpc::Status TriggerSavepoint(grpc::ServerContext* context,
+                                const v1::TriggerSavepointRequest* request,
+                                v1::TriggerSavepointResponse* response) override;
 
  private:
   coordinator_api& core_;

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   std::string cluster_listen = "127.0.0.1:7071";
   std::string data_dir = "vigil-coordinator-data";
   std::string checkpoint_dir;
+  std::string savepoint_dir;
   int64_t heartbeat_timeout_ms = 3000;
   size_t threads = 0;
   app.set_config("--config", "", "Read these options from a TOML or INI file");
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-dir", checkpoint_dir,
                  "Checkpoint storage shared with every worker (jobs go to <dir>/<job id>); "
                  "required for graphs with checkpoints");
+  app.add_option("--savepoint-dir", savepoint_dir,
+                 "Where savepoints go (<dir>/<job id>-<checkpoint id>); default "
+                 "<checkpoint-dir>/savepoints");
   app.add_option("--heartbeat-timeout-ms", heartbeat_timeout_ms,
                  "Declare a worker lost after this long without a heartbeat")
       ->capture_default_str()
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   opts.cluster_listen = *cluster_at;
   opts.data_dir = data_dir;
   opts.checkpoint_dir = checkpoint_dir;
+  opts.savepoint_dir = savepoint_dir;
   opts.heartbeat_timeout = std::chrono::milliseconds(heartbeat_timeout_ms);
   opts.threads = threads;
   auto core = vigil::cluster_coordinator::start(opts, registry);

@@ -36,6 +36,8 @@ v1::Job to_proto(const job_info& job) {
   out.set_last_failure(job.last_failure);
   out.set_checkpoints_completed(job.checkpoints_completed);
   out.set_checkpoints_failed(job.checkpoints_failed);
+  out.set_from_savepoint(job.from_savepoint);
+  out.set_last_savepoint(job.last_savepoint);
   for (const auto& s : job.subtasks) {
     auto* p = out.add_subtasks();
     p->set_node_id(s.node_id);
@@ -94,6 +96,8 @@ result<job_info> from_proto(const v1::Job& job) {
   out.last_failure = job.last_failure();
   out.checkpoints_completed = job.checkpoints_completed();
   out.checkpoints_failed = job.checkpoints_failed();
+  out.from_savepoint = job.from_savepoint();
+  out.last_savepoint = job.last_savepoint();
   out.subtasks.reserve(static_cast<size_t>(job.subtasks_size()));
   for (const auto& s : job.subtasks()) {
     out.subtasks.push_back({s.node_id(), s.subtask(), s.worker_id(), s.state()});

@@ -26,6 +26,11 @@ void checkpoint_coordinator::start(int64_t now_us, int64_t restored_id) {
   next_due_us_ = now_us + plan_.checkpoint_interval_us;
 }
 
+void checkpoint_coordinator::request(int64_t now_us) {
+  requested_ = true;
+  if (current_ == 0) next_due_us_ = now_us;
+}
+
 status checkpoint_coordinator::tick(int64_t now_us) {
   if (current_ != 0) {
     if (now_us - started_us_ <= plan_.checkpoint_timeout_us) return {};
@@ -34,8 +39,9 @@ status checkpoint_coordinator::tick(int64_t now_us) {
                        std::to_string(pending_.size()) + " subtasks had not acknowledged it)",
                    now_us);
   }
-  if (now_us < next_due_us_ || live_.empty()) return {};
+  if (now_us < next_due_us_ || live_.empty() || draining_) return {};
   current_ = next_id_++;
+  requested_ = false;
   started_us_ = now_us;
   pending_ = live_;
   acks_.clear();
@@ -62,9 +68,12 @@ status checkpoint_coordinator::on_decline(int64_t id, size_t node, uint32_t subt
 
 status checkpoint_coordinator::on_finished(size_t node, uint32_t subtask, int64_t now_us) {
   live_.erase({node, subtask});
-  if (current_ != 0 && pending_.erase({node, subtask}) != 0 && pending_.empty()) {
-    return complete(now_us);
+  draining_ = true;
+  if (current_ != 0 && pending_.erase({node, subtask}) != 0) {
+    storage_->abandon(current_);
+    current_ = 0;
   }
+  (void)now_us;
   return {};
 }
 
@@ -107,7 +116,7 @@ status checkpoint_coordinator::complete(int64_t now_us) {
   }
   current_ = 0;
   consecutive_failures_ = 0;
-  next_due_us_ = now_us + plan_.checkpoint_interval_us;
+  next_due_us_ = requested_ ? now_us : now_us + plan_.checkpoint_interval_us;
   ++summary_.completed;
   summary_.last_completed = id;
   summary_.last_bytes = bytes;
@@ -121,7 +130,7 @@ status checkpoint_coordinator::failure(const std::string& why, int64_t now_us) {
   storage_->abandon(current_);
   current_ = 0;
   ++summary_.failed;
-  next_due_us_ = now_us + plan_.checkpoint_interval_us;
+  next_due_us_ = requested_ ? now_us : now_us + plan_.checkpoint_interval_us;
   if (++consecutive_failures_ > plan_.tolerable_checkpoint_failures) {
     return make_error(errc::state_error,
                       why + "; " + std::to_string(consecutive_failures_) +

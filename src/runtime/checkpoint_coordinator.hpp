@@ -46,8 +46,16 @@ class checkpoint_coordinator {
   status on_ack(const checkpoint_ack& ack, int64_t now_us);
   status on_decline(int64_t id, size_t node, uint32_t subtask, const std::string& reason,
                     int64_t now_us);
-  /// A subtask finished: it takes part in no further checkpoint.
+  /// A subtask finished: no further checkpoint is taken (a checkpoint without the state of a
+  /// finished subtask would restart it from nothing), and one in progress that it had not yet
+  /// acknowledged is abandoned (not counted as a failure). The job is draining.
   status on_finished(size_t node, uint32_t subtask, int64_t now_us);
+
+  /// Takes a checkpoint as soon as possible (after the one in progress, if any), e.g. for a
+  /// savepoint.
+  void request(int64_t now_us);
+  /// The id the next checkpoint triggered will have.
+  int64_t next_id() const { return next_id_; }
 
   const checkpoint_summary& summary() const { return summary_; }
   int64_t in_progress() const { return current_; }
@@ -68,6 +76,8 @@ class checkpoint_coordinator {
   int64_t started_us_ = 0;
   int64_t next_due_us_ = 0;
   uint32_t consecutive_failures_ = 0;
+  bool requested_ = false;  ///< request() asked for a checkpoint not yet triggered.
+  bool draining_ = false;   ///< A subtask finished: no more checkpoints.
   checkpoint_summary summary_;
 };
 

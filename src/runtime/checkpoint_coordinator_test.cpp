@@ -78,7 +78,9 @@ TEST_F(CheckpointCoordinatorTest, TriggersCompletesAndNotifiesInOrder) {
   EXPECT_EQ(triggered_, (std::vector<int64_t>{1, 2}));
 }
 
-TEST_F(CheckpointCoordinatorTest, FinishedSubtasksAreNotWaitedFor) {
+// A checkpoint without a finished subtask's state would restart that subtask from nothing: one
+// in progress that the subtask had not acknowledged is abandoned, and none is taken after.
+TEST_F(CheckpointCoordinatorTest, AFinishedSubtaskEndsCheckpointing) {
   auto c = make();
   c.start(0);
   ASSERT_TRUE(c.tick(1000).ok());
@@ -86,6 +88,23 @@ TEST_F(CheckpointCoordinatorTest, FinishedSubtasksAreNotWaitedFor) {
   ASSERT_TRUE(c.on_ack({1, 0, 1, 0, 0, 0}, 1100).ok());
   ASSERT_TRUE(c.on_ack({1, 1, 0, 0, 0, 0}, 1100).ok());
   ASSERT_TRUE(c.on_finished(1, 1, 1200).ok());  // Ended before its barrier came.
+  EXPECT_TRUE(notified_.empty());
+  EXPECT_EQ(c.in_progress(), 0);
+  EXPECT_EQ(c.summary().failed, 0u);
+  ASSERT_TRUE(c.tick(5000).ok());
+  EXPECT_EQ(triggered_, std::vector<int64_t>{1});
+}
+
+// A subtask that acknowledged the checkpoint in progress before it finished is in it.
+TEST_F(CheckpointCoordinatorTest, ACheckpointAcknowledgedBeforeAFinishCompletes) {
+  auto c = make();
+  c.start(0);
+  ASSERT_TRUE(c.tick(1000).ok());
+  ASSERT_TRUE(c.on_ack({1, 1, 1, 0, 0, 0}, 1100).ok());
+  ASSERT_TRUE(c.on_finished(1, 1, 1150).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0}, 1200).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 1, 0, 0, 0}, 1200).ok());
+  ASSERT_TRUE(c.on_ack({1, 1, 0, 0, 0, 0}, 1200).ok());
   EXPECT_EQ(notified_, std::vector<int64_t>{1});
 }
 

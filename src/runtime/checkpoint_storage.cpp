@@ -136,6 +136,50 @@ std::vector<int64_t> checkpoint_storage::completed() const {
   return ids;
 }
 
+status checkpoint_storage::export_checkpoint(int64_t id, const fs::path& target) const {
+  std::error_code ec;
+  if (fs::exists(target, ec)) {
+    return make_error(errc::invalid_argument, "savepoint: " + target.string() + " already exists");
+  }
+  fs::path from = checkpoint_dir(id);
+  if (!fs::exists(from / metadata_name, ec)) {
+    return make_error(errc::not_found,
+                      "no complete checkpoint " + std::to_string(id) + " in " + root_.string());
+  }
+  checkpoint_storage out(target);
+  fs::path to = out.checkpoint_dir(id);
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    if (!entry.is_directory()) continue;
+    std::string subtask = entry.path().filename().string();
+    fs::create_directories(to / subtask, ec);
+    if (ec) return io_failure(to / subtask, "create", ec.value());
+    for (const auto& f : fs::directory_iterator(entry.path(), ec)) {
+      if (auto st = in_storage(copy_file_synced(f.path(), to / subtask / f.path().filename()));
+          !st) {
+        return st;
+      }
+    }
+    if (!fs::exists(entry.path() / shared_list_name, ec)) continue;
+    auto files = shared_files(id, subtask);
+    if (!files) return files.err();
+    fs::path shared = target / "shared" / subtask;
+    fs::create_directories(shared, ec);
+    if (ec) return io_failure(shared, "create", ec.value());
+    for (const auto& name : *files) {
+      if (auto st = in_storage(copy_file_synced(root_ / "shared" / subtask / name, shared / name));
+          !st) {
+        return st;
+      }
+    }
+    if (auto st = in_storage(fsync_directory(shared)); !st) return st;
+    if (auto st = in_storage(fsync_directory(to / subtask)); !st) return st;
+  }
+  if (ec) return io_failure(from, "list", ec.value());
+  std::ifstream in(from / metadata_name, std::ios::binary);
+  std::string metadata((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return out.complete(id, metadata);
+}
+
 result<checkpoint_storage::job_shape> checkpoint_storage::shape(int64_t id) const {
   fs::path file = checkpoint_dir(id) / metadata_name;
   std::ifstream in(file);

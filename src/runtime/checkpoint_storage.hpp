@@ -72,6 +72,11 @@ class checkpoint_storage {
   };
   result<job_shape> shape(int64_t id) const;
 
+  /// Copies complete checkpoint `id` with every shared file it uses into `target` (which must
+  /// not exist), in the same layout, _metadata last: a savepoint, a storage of its own that
+  /// retention in this one never touches.
+  status export_checkpoint(int64_t id, const std::filesystem::path& target) const;
+
   /// Ids of the complete checkpoints, oldest first.
   std::vector<int64_t> completed() const;
   /// The highest checkpoint id with a directory, complete or not; 0 if none.

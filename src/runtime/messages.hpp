@@ -98,13 +98,16 @@ struct deploy_settings {
   /// free the slots of the current one. A cancel carries the attempt it stops.
   uint32_t attempt = 0;
   std::string checkpoint_dir;  ///< The job's checkpoint storage; empty: no checkpoints.
-  int64_t restore_id = 0;      ///< Start from this complete checkpoint in it; 0: from scratch.
+  /// Start from complete checkpoint `restore_id` of the storage at `restore_dir` (the job's own
+  /// or a savepoint); 0: from scratch.
+  std::string restore_dir;
+  int64_t restore_id = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deploy_settings& x) {
   return f(caf::meta::type_name("vigil.deploy_settings"), x.attempt, x.checkpoint_dir,
-           x.restore_id);
+           x.restore_dir, x.restore_id);
 }
 
 /// What a subtask reports when it has finished.

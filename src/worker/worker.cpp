@@ -99,8 +99,8 @@ class worker_actor : public caf::event_based_actor {
                                               const caf::actor& master) {
     if (!is_path_safe_id(job_id)) return refuse("deploy: invalid job id '" + job_id + "'");
     if (settings.restore_id < 0) return refuse("deploy " + job_id + ": negative checkpoint id");
-    if (settings.restore_id > 0 && settings.checkpoint_dir.empty()) {
-      return refuse("deploy " + job_id + ": a checkpoint to restore but no checkpoint storage");
+    if (settings.restore_id > 0 && settings.restore_dir.empty()) {
+      return refuse("deploy " + job_id + ": a checkpoint to restore but no storage to read it");
     }
     if (jobs_.count(job_id) != 0 || dialling_.count(job_id) != 0) {
       return refuse("deploy: job '" + job_id + "' is already here");
@@ -178,7 +178,7 @@ class worker_actor : public caf::event_based_actor {
           (j.dir / (j.plan->nodes[r.node].id + "-" + std::to_string(r.subtask))).string();
       spec.executor = master;
       spec.checkpoint_dir = settings.checkpoint_dir;
-      spec.restore_dir = settings.checkpoint_dir;
+      spec.restore_dir = settings.restore_dir;
       spec.restore_id = settings.restore_id;
       auto a = spawn<subtask_actor>(std::move(spec));
       monitor(a);
@@ -333,6 +333,7 @@ status worker_node::wait() {
 void worker_node::supervise() {
   auto backoff = std::chrono::milliseconds(100);
   bool reported = false;
+  std::optional<std::chrono::steady_clock::time_point> duplicate_since;
   for (;;) {
     {
       std::lock_guard lock(mutex_);
@@ -353,7 +354,19 @@ void worker_node::supervise() {
     }
     backoff = std::chrono::milliseconds(100);
     reported = false;
-    auto on_refused = [this](error err) {
+    auto on_refused = [this, &duplicate_since](error err) {
+      // A replacement of a killed worker (same id, as Kubernetes restarts a pod) may register
+      // before the coordinator has seen the old connection drop: retry for a while.
+      auto now = std::chrono::steady_clock::now();
+      bool duplicate = err.message.find("is already registered") != std::string::npos;
+      if (duplicate && !duplicate_since) duplicate_since = now;
+      if (duplicate && now - *duplicate_since < 10 * opts_.heartbeat_interval) {
+        spdlog::info(
+            "worker {}: the coordinator still knows a live worker with this id; "
+            "retrying",
+            opts_.id);
+        return;
+      }
       std::lock_guard lock(mutex_);
       fatal_ = std::move(err);
       stopping_ = true;
@@ -367,8 +380,11 @@ void worker_node::supervise() {
       if (stopping_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     }
     self->receive([](caf::down_msg&) {});
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     current_ = nullptr;
+    if (duplicate_since) {
+      changed_.wait_for(lock, opts_.heartbeat_interval, [this] { return stopping_; });
+    }
   }
   std::lock_guard lock(mutex_);
   ended_ = true;

@@ -3,10 +3,12 @@
 // back when a job ends or is cancelled, bad submissions are refused with a clear message, a
 // killed or frozen worker fails its job within seconds, a slow remote sink keeps the sending
 // worker's memory bounded, and the job store survives a coordinator restart.
+#include <regex>
 #include <set>
 #include <thread>
 
 #include "cluster_fixture.hpp"
+#include "lake/delta_log.hpp"
 
 namespace vigil {
 namespace {
@@ -350,6 +352,106 @@ TEST_F(Cluster, FrozenWorkerIsLostByHeartbeatAndComesBack) {
   ASSERT_FALSE(next.empty());
   job = wait_for_state(next, "finished", job_timeout);
   EXPECT_EQ(text(job, "state"), "finished") << job.dump(2);
+}
+
+/// Generator (2) -> key_by (2) -> 1 s tumbling count and sum (P) -> lake_sink (P).
+std::string windows_to_lake(const std::string& table, int parallelism, int rate) {
+  std::string g = R"(
+name: savepoint-rescale
+checkpoints: {interval_ms: 100}
+nodes:
+  - {id: gen, operator: generator, parallelism: 2,
+     config: {count: 30000, keys: 40, interval: 10ms, rate: {RATE}, seed: 9}}
+  - {id: keyed, operator: key_by, parallelism: 2, config: {key: key}}
+  - id: win
+    operator: tumbling_window
+    parallelism: {P}
+    config: {size: 1s, aggregates: [{name: n, fn: count}, {name: total, fn: sum, field: seq}]}
+  - {id: lake, operator: lake_sink, parallelism: {P}, config: {path: "{TABLE}"}}
+edges:
+  - {from: gen, to: keyed, partitioning: rebalance}
+  - {from: keyed, to: win}
+  - {from: win, to: lake}
+)";
+  g = std::regex_replace(g, std::regex("\\{TABLE\\}"), table);
+  g = std::regex_replace(g, std::regex("\\{RATE\\}"), std::to_string(rate));
+  return std::regex_replace(g, std::regex("\\{P\\}"), std::to_string(parallelism));
+}
+
+/// A Delta table's live files as a DuckDB list literal.
+std::string table_files(const std::string& table) {
+  auto snapshot = lake::read_delta_snapshot(table);
+  EXPECT_TRUE(snapshot.ok()) << table << ": " << snapshot.err().message;
+  std::string files;
+  if (!snapshot.ok()) return "[]";
+  for (const auto& [path, add] : snapshot->files) {
+    files += (files.empty() ? "'" : ", '") + table + "/" + path + "'";
+  }
+  return "[" + files + "]";
+}
+
+// A savepoint of a running job, then stop with a savepoint, then the same graph with its keyed
+// window and sink at parallelism 4 submitted from that savepoint: the table ends up with
+// exactly the rows of an undisturbed single-process run.
+TEST_F(Cluster, StopWithASavepointAndResumeAtAnotherParallelism) {
+  const std::string node = find_node();
+  ASSERT_FALSE(node.empty()) << "node is not installed: run tools/bootstrap.sh";
+  checkpoint_dir_ = dir_ + "/checkpoints";
+  ASSERT_NO_FATAL_FAILURE(start_cluster(2, 8));
+  write_file(dir_ + "/p2.yaml", windows_to_lake(dir_ + "/table", 2, 6000));
+  std::string id = submit(dir_ + "/p2.yaml");
+  ASSERT_FALSE(id.empty());
+  json job;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        job = job_status(id);
+        return text(job, "state") == "running" && job.value("last_checkpoint", 0) >= 1;
+      },
+      job_timeout))
+      << job.dump(2);
+
+  auto first = ctl({"savepoint", id});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.out.rfind("savepoint " + dir_ + "/checkpoints/savepoints/" + id + "-", 0), 0u)
+      << first.out;
+  auto stopped = ctl_json({"stop", "--savepoint", id});
+  std::string path = text(stopped, "path");
+  ASSERT_FALSE(path.empty()) << stopped.dump(2);
+  EXPECT_EQ(text(stopped["job"], "state"), "cancelling") << stopped.dump(2);
+  job = wait_for_state(id, "cancelled", job_timeout);
+  ASSERT_EQ(text(job, "state"), "cancelled") << job.dump(2);
+  EXPECT_EQ(text(job, "last_savepoint"), path) << job.dump(2);
+
+  // Refusals: a savepoint of a job that does not run; a savepoint directory that is not one.
+  auto refused = ctl({"savepoint", id});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.err.find("is not running"), std::string::npos) << refused.err;
+  write_file(dir_ + "/p4.yaml", windows_to_lake(dir_ + "/table", 4, 0));
+  auto bad = ctl({"submit", "--from-savepoint", dir_, dir_ + "/p4.yaml"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.err.find("no complete savepoint"), std::string::npos) << bad.err;
+
+  auto resumed = ctl_json({"submit", "--from-savepoint", path, dir_ + "/p4.yaml"});
+  std::string id2 = text(resumed, "id");
+  ASSERT_FALSE(id2.empty()) << resumed.dump(2);
+  job = wait_for_state(id2, "finished", 60s);
+  ASSERT_EQ(text(job, "state"), "finished") << job.dump(2);
+  EXPECT_EQ(text(job, "from_savepoint"), path);
+
+  write_file(dir_ + "/reference.yaml", windows_to_lake(dir_ + "/reference", 2, 0));
+  auto ref = run_process({vigil_bin, "run", "--quiet", "--checkpoint-dir",
+                          dir_ + "/reference-checkpoints", dir_ + "/reference.yaml"});
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const std::string cols = "SELECT key, window_start, window_end, n, total FROM read_parquet(";
+  std::string got = table_files(dir_ + "/table");
+  std::string want = table_files(dir_ + "/reference");
+  auto r = run_process({node, VIGIL_DUCKDB_QUERY,
+                        "SELECT (SELECT count(*) FROM (" + cols + got + ") EXCEPT ALL " + cols +
+                            want + "))) AS extra, (SELECT count(*) FROM (" + cols + want +
+                            ") EXCEPT ALL " + cols + got +
+                            "))) AS missing, (SELECT sum(n) FROM read_parquet(" + got + ")) AS n"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"extra\":\"0\",\"missing\":\"0\",\"n\":\"30000\"}\n");
 }
 
 }  // namespace

@@ -99,6 +99,8 @@ nlohmann::json to_json(const v1::Job& job) {
           {"last_checkpoint", job.last_checkpoint()},
           {"checkpoints_completed", job.checkpoints_completed()},
           {"checkpoints_failed", job.checkpoints_failed()},
+          {"from_savepoint", job.from_savepoint()},
+          {"last_savepoint", job.last_savepoint()},
           {"subtasks", std::move(subtasks)}};
 }
 
@@ -168,8 +170,8 @@ void print_job_line(const char* verb, const v1::Job& job, std::ostream& out) {
       << "\n";
 }
 
-int submit(client& c, const options& opts, const std::string& path, std::ostream& out,
-           std::ostream& err) {
+int submit(client& c, const options& opts, const std::string& path,
+           const std::string& from_savepoint, std::ostream& out, std::ostream& err) {
   auto graph = load_graph_file(path);
   if (!graph) {
     err << "vigilctl: " << graph.err().message << "\n";
@@ -177,6 +179,7 @@ int submit(client& c, const options& opts, const std::string& path, std::ostream
   }
   v1::SubmitJobRequest request;
   *request.mutable_graph() = std::move(*graph);
+  request.set_from_savepoint(from_savepoint);
   v1::SubmitJobResponse response;
   auto s = c.jobs().SubmitJob(c.context().get(), request, &response);
   if (!s.ok()) return report(s, opts, err);
@@ -184,6 +187,28 @@ int submit(client& c, const options& opts, const std::string& path, std::ostream
     out << to_json(response.job()).dump(2) << "\n";
   } else {
     print_job_line("submitted", response.job(), out);
+  }
+  return vigilctl_ok;
+}
+
+/// Takes a savepoint (and with `stop` cancels the job afterwards); prints its path.
+int savepoint(client& c, const options& opts, const std::string& job_id, bool stop,
+              std::ostream& out, std::ostream& err) {
+  v1::TriggerSavepointRequest request;
+  request.set_job_id(job_id);
+  request.set_stop(stop);
+  v1::TriggerSavepointResponse response;
+  auto s = c.jobs().TriggerSavepoint(c.context().get(), request, &response);
+  if (!s.ok()) return report(s, opts, err);
+  if (opts.json) {
+    out << nlohmann::json{{"path", response.path()},
+                          {"checkpoint_id", response.checkpoint_id()},
+                          {"job", to_json(response.job())}}
+               .dump(2)
+        << "\n";
+  } else {
+    out << "savepoint " << response.path() << " (checkpoint " << response.checkpoint_id() << ")\n";
+    if (stop) print_job_line("stopping", response.job(), out);
   }
   return vigilctl_ok;
 }
@@ -328,8 +353,25 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
 
   std::string graph_path;
   std::string job_id;
+  std::string from_savepoint;
+  bool with_savepoint = false;
+  double wait_s = 120;
   auto* submit_cmd = app.add_subcommand("submit", "Submit a job graph (YAML)");
   submit_cmd->add_option("graph", graph_path, "Job graph file")->required();
+  submit_cmd->add_option("--from-savepoint", from_savepoint,
+                         "Start from this savepoint directory (node parallelism may change)");
+  auto* savepoint_cmd =
+      app.add_subcommand("savepoint", "Take a savepoint of a running job; prints its directory");
+  savepoint_cmd->add_option("job", job_id, "Job id")->required();
+  savepoint_cmd->add_option("--wait", wait_s, "How long to wait for it, in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  auto* stop_cmd = app.add_subcommand("stop", "Take a savepoint of a running job, then cancel it");
+  stop_cmd->add_option("job", job_id, "Job id")->required();
+  stop_cmd->add_flag("--savepoint", with_savepoint, "Required: stop with a savepoint")->required();
+  stop_cmd->add_option("--wait", wait_s, "How long to wait for the savepoint, in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   auto* list_cmd = app.add_subcommand("list", "List every job");
   auto* status_cmd = app.add_subcommand("status", "Show a job, its placement and health");
   status_cmd->add_option("job", job_id, "Job id")->required();
@@ -344,8 +386,14 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
     return code == 0 ? vigilctl_ok : vigilctl_invalid;
   }
 
+  if (savepoint_cmd->parsed() || stop_cmd->parsed()) {
+    options waiting = opts;
+    waiting.timeout_s = std::max(opts.timeout_s, wait_s);
+    client c(waiting);
+    return savepoint(c, waiting, job_id, stop_cmd->parsed(), out, err);
+  }
   client c(opts);
-  if (submit_cmd->parsed()) return submit(c, opts, graph_path, out, err);
+  if (submit_cmd->parsed()) return submit(c, opts, graph_path, from_savepoint, out, err);
   if (list_cmd->parsed()) return list(c, opts, out, err);
   if (status_cmd->parsed()) return show_status(c, opts, job_id, out, err);
   if (cancel_cmd->parsed()) return cancel(c, opts, job_id, out, err);

@@ -146,6 +146,14 @@ class kafka_sink final : public operator_base {
 
   status restore_state(std::string_view bytes) override {
     if (bytes.empty()) return {};
+    if (ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism) {
+      // Its epochs and markers belong to the sink id (subtask) that wrote them; another
+      // subtask could not tell which of them are committed.
+      return make_error(errc::state_error,
+                        who() + "cannot change parallelism when restored (checkpoint " +
+                            std::to_string(ctx_->restored_parallelism) + ", graph " +
+                            std::to_string(ctx_->parallelism) + ")");
+    }
     auto state = kafka::decode_sink_state(bytes);
     if (!state) return with_context(who(), state.err());
     run_ = std::move(state->run);

@@ -26,7 +26,8 @@ class fake_coordinator final : public coordinator_api {
   explicit fake_coordinator(std::vector<worker_info> workers)
       : registry_(make_builtin_registry()), workers_(std::move(workers)) {}
 
-  result<job_info> submit(const v1::JobGraph& graph) override {
+  result<job_info> submit(const v1::JobGraph& graph,
+                          const std::string& from_savepoint = {}) override {
     auto plan = plan_job(graph, registry_);
     if (!plan) return plan.err();
     uint32_t needed = 0;
@@ -48,6 +49,7 @@ class fake_coordinator final : public coordinator_api {
     job.id = "job-" + std::to_string(++next_id_);
     job.name = graph.name();
     job.submitted_at_us = static_cast<int64_t>(next_id_) * 1000;
+    job.from_savepoint = from_savepoint;
     size_t slot = 0;
     for (const auto& n : plan->nodes) {
       for (uint32_t i = 0; i < n.parallelism; ++i) {
@@ -83,6 +85,25 @@ class fake_coordinator final : public coordinator_api {
     return job;
   }
 
+  /// A running job gets the savepoint "savepoints/<job id>/chk-<n>" (nothing is written).
+  result<savepoint_info> savepoint(std::string_view job_id, bool stop) override {
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(std::string(job_id));
+    if (it == jobs_.end()) return unknown(job_id);
+    auto& job = it->second;
+    if (job.state != job_state::running) {
+      return make_error(errc::failed_precondition,
+                        "job '" + job.id + "' is not running, so it has no savepoint to take");
+    }
+    savepoint_info sp;
+    sp.checkpoint_id = static_cast<int64_t>(++savepoints_);
+    sp.path = "savepoints/" + job.id + "-" + std::to_string(sp.checkpoint_id);
+    job.last_savepoint = sp.path;
+    if (stop) job.state = job_state::cancelling;
+    sp.job = job;
+    return sp;
+  }
+
   std::vector<worker_info> workers() override { return workers_; }
 
   /// Sets a job's state directly, as the real core would on a worker's report.
@@ -102,6 +123,7 @@ class fake_coordinator final : public coordinator_api {
   std::mutex mutex_;
   std::map<std::string, job_info> jobs_;  ///< "job-1" < "job-2" < ... up to job-9: list order.
   uint64_t next_id_ = 0;
+  uint64_t savepoints_ = 0;
 };
 
 /// A real gRPC server with job_service and cluster_service over `core`, listening on a free
