@@ -9,16 +9,19 @@
 // TCP on 127.0.0.1), and add "local_events_per_cpu_second" and "ratio"; their target is 70% of
 // the local figure. CPU seconds count every thread of the process: both sides of the wire.
 // Every benchmark runs in a child process of its own so that peak_rss_bytes is its own.
+// ckpt.overhead and ckpt.duration (checkpoint_bench.hpp) measure aligned checkpoints in the
+// local executor; recovery.time (recovery_bench.hpp, only with --only: it starts a coordinator
+// and workers as processes) measures how long a cluster job's output stops when a worker dies.
 //
 //   vigil-bench                    run every benchmark
 //   vigil-bench --only NAME        run one (in this process)
 //   vigil-bench --scale 0.1        scale event counts (CI smoke runs use a small scale)
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -26,13 +29,19 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+#include "checkpoint_bench.hpp"
 #include "coordinator/embedded_cluster.hpp"
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
 #include "lake/parquet_writer.hpp"
+#include "recovery_bench.hpp"
 
 namespace {
+
+using vigil::bench::cpu_seconds;
+using vigil::bench::peak_rss_bytes;
 
 struct benchmark {
   std::string name;
@@ -161,19 +170,6 @@ const std::vector<benchmark>& benchmarks() {
       {"dist.shuffle", 5'000'000, 0, shuffle_graph, true},
   };
   return all;
-}
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
-long peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss * 1024L;  // Linux reports kilobytes.
 }
 
 struct measurement {
@@ -390,24 +386,52 @@ int main(int argc, char** argv) {
 
   if (list) {
     for (const auto& b : benchmarks()) std::printf("%s\n", b.name.c_str());
+    std::printf("%s\n%s\n", vigil::bench::checkpoint_overhead_name,
+                vigil::bench::checkpoint_duration_name);
     std::printf("%s (only with --only)\n", parquet_bench_name);
+    std::printf("%s (only with --only)\n", vigil::bench::recovery_time_name);
     return 0;
   }
+  // Benchmarks that are not a plain graph run: name and how to run it at `scale`.
+  const std::vector<std::pair<std::string, std::function<int()>>> others = {
+      {vigil::bench::checkpoint_overhead_name,
+       [&] {
+         const benchmark* window = nullptr;
+         for (const auto& b : benchmarks()) {
+           if (b.name == "core.window_count_rocksdb") window = &b;
+         }
+         return vigil::bench::run_checkpoint_overhead(
+             window->graph, static_cast<uint64_t>(window->events * scale), scale, state_dir);
+       }},
+      {vigil::bench::checkpoint_duration_name,
+       [&] { return vigil::bench::run_checkpoint_duration(scale, state_dir); }},
+  };
   if (only == parquet_bench_name) {
     return run_parquet_write(scale, state_dir + "/" + std::to_string(::getpid()));
+  }
+  if (only == vigil::bench::recovery_time_name) {
+    // Five kills at scale 1; at least one.
+    return vigil::bench::run_recovery_time(std::max(1, static_cast<int>(5 * scale + 0.5)),
+                                           state_dir);
   }
   if (!only.empty()) {
     for (const auto& b : benchmarks()) {
       if (b.name == only) return run_one(b, scale, state_dir);
     }
+    for (const auto& [name, run] : others) {
+      if (name == only) return run();
+    }
     std::fprintf(stderr, "vigil-bench: unknown benchmark '%s' (see --list)\n", only.c_str());
     return 2;
   }
+  std::vector<std::function<int()>> all;
+  for (const auto& b : benchmarks()) all.push_back([&] { return run_one(b, scale, state_dir); });
+  for (const auto& other : others) all.push_back(other.second);
   int failures = 0;
-  for (const auto& b : benchmarks()) {
+  for (const auto& run : all) {
     std::fflush(stdout);
     pid_t pid = fork();
-    if (pid == 0) _exit(run_one(b, scale, state_dir));
+    if (pid == 0) _exit(run());
     int status = 0;
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failures;
