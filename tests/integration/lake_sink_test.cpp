@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "engine/engine.hpp"
@@ -109,6 +110,56 @@ TEST(LakeSink, ARestartedJobCommitsEveryRecordExactlyOnce) {
 
 TEST(LakeSink, PartitionedByAColumnCommitsEveryRecordExactlyOnce) {
   expect_exactly_once_across_a_restart(", partition_by: key");
+}
+
+// Partitioning by a derived value: a map computes each record's UTC date from its timestamp and
+// the sink partitions by it; three days of hourly records land in three date directories.
+TEST(LakeSink, PartitionsByTheDateOfATimestampComputedByAMap) {
+  const std::string node = testing::find_node();
+  ASSERT_FALSE(node.empty()) << "node is not installed: run tools/bootstrap.sh";
+  std::string dir = testing::make_temp_dir("vigil-lake-by-date");
+  static const operator_registry registry = make_builtin_registry();
+  auto graph = parse_graph_yaml(R"yaml(
+name: lake-by-date
+nodes:
+  - {id: gen, operator: generator,
+     config: {count: 72, keys: 3, interval: 1h, start_time: "2026-03-01T00:00:00Z"}}
+  - {id: day, operator: map,
+     config: {set: {event_date: "substr(to_string(date_trunc('day', ts)), 1, 10)"}}}
+  - {id: lake, operator: lake_sink, config: {path: ")yaml" +
+                                dir + R"yaml(/table", partition_by: event_date}}
+edges:
+  - {from: gen, to: day}
+  - {from: day, to: lake}
+)yaml");
+  ASSERT_TRUE(graph.ok()) << graph.err().message;
+  auto plan = plan_job(*graph, registry);
+  ASSERT_TRUE(plan.ok()) << plan.err().message;
+  run_options opts;
+  opts.state_dir = dir + "/state";
+  auto run = run_local(*plan, opts);
+  ASSERT_TRUE(run.ok()) << run.err().message;
+  auto snapshot = lake::read_delta_snapshot(dir + "/table");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.err().message;
+  std::set<std::string> dirs;
+  std::string files;
+  for (const auto& [path, add] : snapshot->files) {
+    dirs.insert(path.substr(0, path.find('/')));
+    files += (files.empty() ? "'" : ", '") + dir + "/table/" + path + "'";
+  }
+  EXPECT_EQ(dirs, (std::set<std::string>{"event_date=2026-03-01", "event_date=2026-03-02",
+                                         "event_date=2026-03-03"}));
+  auto r = testing::run_process(
+      {node, VIGIL_DUCKDB_QUERY,
+       "SELECT event_date, count(*) AS n, min(strftime(ts, '%H')) AS first_hour FROM "
+       "read_parquet([" +
+           files + "], hive_partitioning = true) GROUP BY event_date ORDER BY event_date"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "{\"event_date\":\"2026-03-01\",\"n\":\"24\",\"first_hour\":\"00\"}\n"
+            "{\"event_date\":\"2026-03-02\",\"n\":\"24\",\"first_hour\":\"00\"}\n"
+            "{\"event_date\":\"2026-03-03\",\"n\":\"24\",\"first_hour\":\"00\"}\n");
+  std::filesystem::remove_all(dir);
 }
 
 /// Keyed windows into a table; the window and sink nodes have parallelism {P}.
