@@ -163,7 +163,15 @@ void reserve(job_entry& j, const std::vector<worker_entry*>& placement) {
 void sync_checkpoint_counts(job_entry& j) {
   if (!j.checkpoints) return;
   const auto& s = j.checkpoints->summary();
-  j.stored.info.checkpoints_failed = j.checkpoints_failed_before + s.failed;
+  auto& info = j.stored.info;
+  uint64_t failed = j.checkpoints_failed_before + s.failed;
+  if (failed > info.checkpoints_failed) {
+    // Visible in the log and in the job's status; the last complete checkpoint stays.
+    spdlog::warn("coordinator: job {}: {} ({} failed so far, the newest complete is {})", info.id,
+                 s.last_failure, failed, info.last_checkpoint);
+    info.last_checkpoint_failure = s.last_failure;
+  }
+  info.checkpoints_failed = failed;
 }
 
 /// The coordinator's one actor: worker registry, heartbeats, and the job masters' protocol for

@@ -393,6 +393,42 @@ TEST_F(ClusterCoordinatorTest, AJobWithCheckpointsRestartsWhenAWorkerLeavesAndFi
   EXPECT_EQ(committed_rows(table), 20000);
 }
 
+// Checkpoint storage that cannot take a checkpoint (here: a file where its directory must go)
+// makes those checkpoints fail visibly, in the job's status; the job keeps running on its last
+// complete checkpoint and ends with every row once.
+TEST_F(ClusterCoordinatorTest, CheckpointsThatCannotBeStoredFailVisiblyAndTheJobGoesOn) {
+  checkpoint_dir_ = temp_dir("checkpoints");
+  start_cluster(1, 4);
+  auto table = temp_dir("blocked-table");
+  auto g = graph(checkpointed_to_lake(table, 20000, 10000));
+  g.mutable_checkpoints()->set_tolerable_failures(100);
+  auto job = core_->submit(g);
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  job_info now;
+  do {
+    now = *core_->wait(job->id, 20ms);
+  } while (now.last_checkpoint == 0 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_GT(now.last_checkpoint, 0);
+  auto dir = checkpoint_dir_ / job->id;
+  for (int64_t id = now.last_checkpoint + 2; id <= now.last_checkpoint + 4; ++id) {
+    std::ofstream(dir / ("chk-" + std::to_string(id))) << "in the way";
+  }
+  do {
+    now = *core_->wait(job->id, 20ms);
+  } while (now.checkpoints_failed < 3 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_GE(now.checkpoints_failed, 3u);
+  EXPECT_NE(now.last_checkpoint_failure.find("declined"), std::string::npos)
+      << now.last_checkpoint_failure;
+  EXPECT_NE(now.last_checkpoint_failure.find("chk-"), std::string::npos)
+      << now.last_checkpoint_failure;
+  EXPECT_FALSE(checkpoint_storage(dir).completed().empty());
+  auto done = finish(job->id);
+  ASSERT_EQ(done.state, job_state::finished) << done.error;
+  EXPECT_EQ(done.restarts, 0u);
+  EXPECT_EQ(committed_rows(table), 20000);
+}
+
 TEST_F(ClusterCoordinatorTest, AJobThatKeepsFailingGivesUpAfterItsRestartAttempts) {
   checkpoint_dir_ = temp_dir("checkpoints");
   start_cluster(1, 4);

@@ -36,9 +36,10 @@ struct job_info {
   int64_t last_checkpoint = 0;              ///< Newest complete checkpoint id; 0 if none.
   std::string last_failure;                 ///< The failure behind the latest restart.
   uint64_t checkpoints_completed = 0;
-  uint64_t checkpoints_failed = 0;  ///< Declined or timed out.
-  std::string from_savepoint;       ///< The savepoint the job started from; empty if none.
-  std::string last_savepoint;       ///< The newest savepoint taken of it; empty if none.
+  uint64_t checkpoints_failed = 0;      ///< Declined or timed out.
+  std::string last_checkpoint_failure;  ///< Why the newest failed one failed.
+  std::string from_savepoint;           ///< The savepoint the job started from; empty if none.
+  std::string last_savepoint;           ///< The newest savepoint taken of it; empty if none.
 };
 
 /// A savepoint that was written.

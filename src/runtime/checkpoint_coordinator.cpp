@@ -130,6 +130,7 @@ status checkpoint_coordinator::failure(const std::string& why, int64_t now_us) {
   storage_->abandon(current_);
   current_ = 0;
   ++summary_.failed;
+  summary_.last_failure = why;
   next_due_us_ = requested_ ? now_us : now_us + plan_.checkpoint_interval_us;
   if (++consecutive_failures_ > plan_.tolerable_checkpoint_failures) {
     return make_error(errc::state_error,

@@ -21,7 +21,8 @@ struct checkpoint_summary {
   uint64_t completed = 0;
   uint64_t failed = 0;  ///< Declined or timed out.
   uint64_t bytes_copied = 0;
-  uint64_t last_bytes = 0;  ///< Size of the newest complete checkpoint.
+  uint64_t last_bytes = 0;   ///< Size of the newest complete checkpoint.
+  std::string last_failure;  ///< Why the newest failed checkpoint failed; empty if none.
 };
 
 /// Drives a job's periodic aligned checkpoints, independent of transport: the local executor

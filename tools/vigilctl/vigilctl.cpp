@@ -101,6 +101,7 @@ nlohmann::json to_json(const v1::Job& job) {
           {"checkpoints_failed", job.checkpoints_failed()},
           {"from_savepoint", job.from_savepoint()},
           {"last_savepoint", job.last_savepoint()},
+          {"last_checkpoint_failure", job.last_checkpoint_failure()},
           {"subtasks", std::move(subtasks)}};
 }
 
@@ -277,6 +278,9 @@ int show_status(client& c, const options& opts, const std::string& job_id, std::
     head.push_back({"checkpoint", std::to_string(job.last_checkpoint()) + " (" +
                                       std::to_string(job.checkpoints_completed()) + " completed, " +
                                       std::to_string(job.checkpoints_failed()) + " failed)"});
+  }
+  if (!job.last_checkpoint_failure().empty()) {
+    head.push_back({"ckpt error", job.last_checkpoint_failure()});
   }
   if (job.restarts() > 0) {
     head.push_back(
