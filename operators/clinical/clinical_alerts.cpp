@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/int_math.hpp"
+#include "operators/clinical/clinical_operators.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "runtime/timer_service.hpp"
 
@@ -426,19 +427,6 @@ class alerts_plan final : public operator_plan {
   std::shared_ptr<const alerts_settings> s_;
 };
 
-result<int> input_field(const schema& in, std::string_view name, type_id t) {
-  const int i = in.index_of(name);
-  if (i < 0) {
-    return make_error(errc::invalid_graph, "clinical_alerts: input field '" + std::string(name) +
-                                               "' is missing (input: " + in.to_string() + ")");
-  }
-  if (in.at(static_cast<size_t>(i)).type != t) {
-    return make_error(errc::invalid_graph, "clinical_alerts: input field '" + std::string(name) +
-                                               "' must be " + std::string(to_string(t)));
-  }
-  return i;
-}
-
 class alerts_factory final : public operator_factory {
  public:
   const operator_traits& traits() const override { return traits_; }
@@ -458,12 +446,12 @@ class alerts_factory final : public operator_factory {
         {&s->lactate, {"lactate", type_id::float64}},
     };
     for (const auto& [dst, f] : fields) {
-      auto i = input_field(*in.schema, f.first, f.second);
+      auto i = require_input_field("clinical_alerts", *in.schema, f.first, f.second);
       if (!i) return i.err();
       *dst = *i;
     }
     if (in.schema->index_of("inputs") >= 0) {
-      auto i = input_field(*in.schema, "inputs", type_id::string);
+      auto i = require_input_field("clinical_alerts", *in.schema, "inputs", type_id::string);
       if (!i) return i.err();
       s->inputs = *i;
     }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/int_math.hpp"
+#include "operators/clinical/clinical_operators.hpp"
 #include "operators/clinical/normalize.hpp"
 #include "operators/clinical/scores.hpp"
 #include "operators/connectors/json_format.hpp"
@@ -392,18 +393,6 @@ class scores_plan final : public operator_plan {
 };
 
 /// The index of field `name` of type `t` in `in`, or an error naming the field.
-result<int> input_field(const schema& in, std::string_view name, type_id t) {
-  const int i = in.index_of(name);
-  if (i < 0) {
-    return make_error(errc::invalid_graph, "clinical_scores: input field '" + std::string(name) +
-                                               "' is missing (input: " + in.to_string() + ")");
-  }
-  if (in.at(static_cast<size_t>(i)).type != t) {
-    return make_error(errc::invalid_graph, "clinical_scores: input field '" + std::string(name) +
-                                               "' must be " + std::string(to_string(t)));
-  }
-  return i;
-}
 
 class scores_factory final : public operator_factory {
  public:
@@ -423,7 +412,7 @@ class scores_factory final : public operator_factory {
         {&s->message_id, {"message_id", type_id::string}},
     };
     for (const auto& [dst, f] : fields) {
-      auto i = input_field(*in.schema, f.first, f.second);
+      auto i = require_input_field("clinical_scores", *in.schema, f.first, f.second);
       if (!i) return i.err();
       *dst = *i;
     }
