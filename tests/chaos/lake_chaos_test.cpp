@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cluster_fixture.hpp"
+#include "delta_files.hpp"
 #include "lake/delta_log.hpp"
 
 namespace vigil {
@@ -47,19 +48,6 @@ edges:
   g = std::regex_replace(g, std::regex("\\{DIR\\}"), tables);
   g = std::regex_replace(g, std::regex("\\{COUNT\\}"), std::to_string(records));
   return std::regex_replace(g, std::regex("\\{RATE\\}"), std::to_string(rate));
-}
-
-/// The table's live files as a DuckDB list literal; fails the test on a log it cannot read.
-std::string live_files(const std::string& table) {
-  auto snapshot = lake::read_delta_snapshot(table);
-  EXPECT_TRUE(snapshot.ok()) << table << ": " << snapshot.err().message;
-  if (!snapshot.ok()) return "[]";
-  std::string files;
-  for (const auto& [path, add] : snapshot->files) {
-    EXPECT_TRUE(std::filesystem::exists(table + "/" + path)) << "missing live file " << path;
-    files += (files.empty() ? "'" : ", '") + table + "/" + path + "'";
-  }
-  return "[" + files + "]";
 }
 
 /// Checks that each sink subtask's commits carry growing epochs (checkpoint ids) and returns
@@ -145,14 +133,14 @@ TEST_F(LakeChaos, KilledWorkersAndCoordinatorLoseAndDuplicateNothing) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out;
   };
-  std::string raw = live_files(dir_ + "/cluster/raw");
+  std::string raw = delta_live_files(dir_ + "/cluster/raw");
   EXPECT_EQ(query("SELECT count(*) AS n, count(DISTINCT seq) AS d, min(seq) AS lo, max(seq) AS "
                   "hi FROM read_parquet(" +
                   raw + ")"),
             "{\"n\":\"40000\",\"d\":\"40000\",\"lo\":\"0\",\"hi\":\"39999\"}\n");
   // Window counts: the cluster's rows and the reference's, compared as multisets.
-  std::string counts = live_files(dir_ + "/cluster/counts");
-  std::string expected = live_files(dir_ + "/reference/counts");
+  std::string counts = delta_live_files(dir_ + "/cluster/counts");
+  std::string expected = delta_live_files(dir_ + "/reference/counts");
   const std::string cols = "SELECT key, window_start, window_end, n FROM read_parquet(";
   EXPECT_EQ(query("SELECT (SELECT count(*) FROM (" + cols + counts + ") EXCEPT ALL " + cols +
                   expected + "))) AS extra, (SELECT count(*) FROM (" + cols + expected +

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cluster_fixture.hpp"
+#include "delta_files.hpp"
 #include "lake/delta_log.hpp"
 
 namespace vigil {
@@ -378,18 +379,6 @@ edges:
   return std::regex_replace(g, std::regex("\\{P\\}"), std::to_string(parallelism));
 }
 
-/// A Delta table's live files as a DuckDB list literal.
-std::string table_files(const std::string& table) {
-  auto snapshot = lake::read_delta_snapshot(table);
-  EXPECT_TRUE(snapshot.ok()) << table << ": " << snapshot.err().message;
-  std::string files;
-  if (!snapshot.ok()) return "[]";
-  for (const auto& [path, add] : snapshot->files) {
-    files += (files.empty() ? "'" : ", '") + table + "/" + path + "'";
-  }
-  return "[" + files + "]";
-}
-
 // A savepoint of a running job, then stop with a savepoint, then the same graph with its keyed
 // window and sink at parallelism 4 submitted from that savepoint: the table ends up with
 // exactly the rows of an undisturbed single-process run.
@@ -443,8 +432,8 @@ TEST_F(Cluster, StopWithASavepointAndResumeAtAnotherParallelism) {
                           dir_ + "/reference-checkpoints", dir_ + "/reference.yaml"});
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   const std::string cols = "SELECT key, window_start, window_end, n, total FROM read_parquet(";
-  std::string got = table_files(dir_ + "/table");
-  std::string want = table_files(dir_ + "/reference");
+  std::string got = delta_live_files(dir_ + "/table");
+  std::string want = delta_live_files(dir_ + "/reference");
   auto r = run_process({node, VIGIL_DUCKDB_QUERY,
                         "SELECT (SELECT count(*) FROM (" + cols + got + ") EXCEPT ALL " + cols +
                             want + "))) AS extra, (SELECT count(*) FROM (" + cols + want +

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "delta_files.hpp"
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
@@ -67,15 +68,11 @@ edges:
 
   auto snapshot = lake::read_delta_snapshot(dir + "/table");
   ASSERT_TRUE(snapshot.ok()) << snapshot.err().message;
-  std::string files;
-  for (const auto& [path, add] : snapshot->files) {
-    files += (files.empty() ? "'" : ", '") + dir + "/table/" + path + "'";
-  }
   auto r = testing::run_process(
       {node, VIGIL_DUCKDB_QUERY,
        "SELECT count(*) AS n, count(DISTINCT seq) AS distinct_seq, min(seq) AS lo, "
-       "max(seq) AS hi FROM read_parquet([" +
-           files + "], hive_partitioning = true)"});
+       "max(seq) AS hi FROM read_parquet(" +
+           testing::delta_live_files(dir + "/table") + ", hive_partitioning = true)"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "{\"n\":\"30000\",\"distinct_seq\":\"30000\",\"lo\":\"0\",\"hi\":\"29999\"}\n");
 
@@ -142,18 +139,15 @@ edges:
   auto snapshot = lake::read_delta_snapshot(dir + "/table");
   ASSERT_TRUE(snapshot.ok()) << snapshot.err().message;
   std::set<std::string> dirs;
-  std::string files;
-  for (const auto& [path, add] : snapshot->files) {
-    dirs.insert(path.substr(0, path.find('/')));
-    files += (files.empty() ? "'" : ", '") + dir + "/table/" + path + "'";
-  }
+  for (const auto& [path, add] : snapshot->files) dirs.insert(path.substr(0, path.find('/')));
   EXPECT_EQ(dirs, (std::set<std::string>{"event_date=2026-03-01", "event_date=2026-03-02",
                                          "event_date=2026-03-03"}));
   auto r = testing::run_process(
       {node, VIGIL_DUCKDB_QUERY,
        "SELECT event_date, count(*) AS n, min(strftime(ts, '%H')) AS first_hour FROM "
-       "read_parquet([" +
-           files + "], hive_partitioning = true) GROUP BY event_date ORDER BY event_date"});
+       "read_parquet(" +
+           testing::delta_live_files(dir + "/table") +
+           ", hive_partitioning = true) GROUP BY event_date ORDER BY event_date"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "{\"event_date\":\"2026-03-01\",\"n\":\"24\",\"first_hour\":\"00\"}\n"
@@ -184,17 +178,6 @@ edges:
   g = std::regex_replace(g, std::regex("\\{TABLE\\}"), table);
   g = std::regex_replace(g, std::regex("\\{RATE\\}"), std::to_string(rate));
   return std::regex_replace(g, std::regex("\\{P\\}"), std::to_string(parallelism));
-}
-
-std::string table_files(const std::string& table) {
-  auto snapshot = lake::read_delta_snapshot(table);
-  EXPECT_TRUE(snapshot.ok()) << snapshot.err().message;
-  std::string files;
-  if (!snapshot.ok()) return "[]";
-  for (const auto& [path, add] : snapshot->files) {
-    files += (files.empty() ? "'" : ", '") + table + "/" + path + "'";
-  }
-  return "[" + files + "]";
 }
 
 // A job stopped after two checkpoints and restored with its keyed window and sink at twice the
@@ -238,8 +221,8 @@ TEST(LakeSink, ARescaledRestoreWritesWhatAnUndisturbedRunWrites) {
   ASSERT_TRUE(reference.ok()) << reference.err().message;
 
   const std::string cols = "SELECT key, window_start, window_end, n, total FROM read_parquet(";
-  std::string got = table_files(dir + "/table");
-  std::string want = table_files(dir + "/reference");
+  std::string got = testing::delta_live_files(dir + "/table");
+  std::string want = testing::delta_live_files(dir + "/reference");
   auto r = testing::run_process(
       {node, VIGIL_DUCKDB_QUERY,
        "SELECT (SELECT count(*) FROM (" + cols + got + ") EXCEPT ALL " + cols + want +
