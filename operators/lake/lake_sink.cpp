@@ -174,9 +174,12 @@ class lake_sink final : public operator_base {
     VIGIL_TRY(commit_pending(INT64_MAX));
     // A subtask that finished after this checkpoint committed its tail then; the input replayed
     // to it now is that tail again (another subtask's failure restarted the job).
-    finished_ = finished_ || state->finished;
-    if (!finished_ &&
-        (ctx_->restored_parallelism == 0 || ctx_->restored_parallelism == ctx_->parallelism)) {
+    // After a change of parallelism every new subtask gets every old state: an old subtask's
+    // finish says nothing of the new ones.
+    const bool rescaled =
+        ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism;
+    if (!rescaled) finished_ = finished_ || state->finished;
+    if (!finished_ && !rescaled) {
       const auto& commits = log_->snapshot().commits;
       for (auto c = commits.rbegin(); c != commits.rend(); ++c) {
         auto lineage = c->raw.find("lineage");

@@ -215,8 +215,9 @@ class coordinator_actor : public caf::event_based_actor {
             on_savepoint(it->second, r.savepoint);
           } else if (r.cancel) {
             on_cancel(it->second);
-          } else {
-            deploy(it->second);
+          } else if (it->second.stored.info.state == job_state::pending &&
+                     it->second.attempt == 0) {
+            deploy(it->second);  // A failure before this arrived restarts the job instead.
           }
         },
         [this](done_atom, const subtask_stats& stats) { on_done(stats); },
@@ -453,6 +454,15 @@ class coordinator_actor : public caf::event_based_actor {
       return;
     }
     auto& ck = *j.checkpoints;
+    if (ck.draining()) {
+      it->second.failure = make_error(
+          errc::failed_precondition,
+          "job '" + j.stored.info.id +
+              "' is finishing (a subtask ended its input), so it takes no further checkpoint");
+      it->second.done = true;
+      t_.changed.notify_all();
+      return;
+    }
     it->second.min_id = ck.in_progress() != 0 ? ck.in_progress() + 1 : ck.next_id();
     ck.request(now_us());
   }
@@ -520,7 +530,7 @@ class coordinator_actor : public caf::event_based_actor {
         on_job_failure(j, "worker '" + wid + "' was lost before the job was deployed");
         return;
       }
-      j.deploying.insert(wid);
+      j.deploying[wid] = j.attempt;
       request(w.handle, t_.deploy_timeout, deploy_atom::value, job_id, graph, peers, refs, settings,
               caf::actor_cast<caf::actor>(this))
           .then(
@@ -541,14 +551,16 @@ class coordinator_actor : public caf::event_based_actor {
     if (it == t_.jobs.end()) return;
     job_entry& j = it->second;
     auto w = t_.workers.find(wid);
+    forget_deploy(j, wid, attempt);
     if (attempt != j.attempt) {
       // An earlier attempt's answer: that attempt failed meanwhile; stop what it spawned.
       if (w != t_.workers.end() && w->second.info.alive) {
         send(w->second.handle, cancel_atom::value, job_id, attempt);
       }
+      check_cancelled(j);
+      t_.changed.notify_all();
       return;
     }
-    j.deploying.erase(wid);
     if (!starting(j.stored.info.state)) {
       // Cancelled or failed meanwhile: stop what was just spawned.
       if (w != t_.workers.end() && w->second.info.alive) {
@@ -581,7 +593,7 @@ class coordinator_actor : public caf::event_based_actor {
     auto it = t_.jobs.find(job_id);
     if (it == t_.jobs.end()) return;
     job_entry& j = it->second;
-    if (attempt == j.attempt) j.deploying.erase(wid);
+    forget_deploy(j, wid, attempt);
     if (auto w = t_.workers.find(wid); w != t_.workers.end()) {
       // Nothing runs there; a late spawn after a timeout is stopped by the cancel.
       auto r = w->second.slots_by_job.find(job_id);
@@ -598,6 +610,12 @@ class coordinator_actor : public caf::event_based_actor {
       check_cancelled(j);
     }
     t_.changed.notify_all();
+  }
+
+  /// The deploy of `attempt` on worker `wid` answered (or can no longer answer).
+  static void forget_deploy(job_entry& j, const std::string& wid, uint32_t attempt) {
+    auto d = j.deploying.find(wid);
+    if (d != j.deploying.end() && d->second == attempt) j.deploying.erase(d);
   }
 
   void wire(job_entry& j) {
@@ -725,7 +743,7 @@ class coordinator_actor : public caf::event_based_actor {
     }
     // Old attempts' reservations on workers that were lost are void.
     for (auto& [wid, w] : t_.workers) {
-      if (!w.info.alive) w.slots_by_job.erase(job_id);
+      if (!w.info.alive && w.slots_by_job.erase(job_id) != 0) refresh_free_slots(w);
     }
     reserve(j, *placement);
     info.last_failure = j.restart_cause;

@@ -115,8 +115,9 @@ class cluster_coordinator final : public coordinator_api {
     std::vector<subtask_ref> refs;                 ///< Parallel to stored.info.subtasks.
     std::map<caf::actor_addr, size_t> subtask_of;  ///< Subtask actor -> index in refs.
     std::vector<std::vector<caf::actor>> actors;   ///< [node][subtask], filled by deploy.
-    std::set<std::string> deploying;               ///< Workers whose deploy answer is outstanding.
-    size_t pending_replies = 0;                    ///< Deploy or wire answers still expected.
+    /// Workers whose deploy answer is outstanding, with the attempt it belongs to.
+    std::map<std::string, uint32_t> deploying;
+    size_t pending_replies = 0;  ///< Deploy or wire answers still expected.
     size_t finished_subtasks = 0;
     job_summary summary;
     std::chrono::steady_clock::time_point started;

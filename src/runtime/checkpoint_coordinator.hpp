@@ -55,6 +55,8 @@ class checkpoint_coordinator {
   /// Takes a checkpoint as soon as possible (after the one in progress, if any), e.g. for a
   /// savepoint.
   void request(int64_t now_us);
+  /// A subtask finished: no further checkpoint will be taken.
+  bool draining() const { return draining_; }
   /// The id the next checkpoint triggered will have.
   int64_t next_id() const { return next_id_; }
 
