@@ -171,6 +171,7 @@ class kafka_source final : public operator_base {
     if (!errors_.empty()) out.emit(1, errors_.finish());
     report_broker_errors(now);
     if (params_.bounded && all_done()) return {poll_result::state::finished, 0, max_watermark};
+    keep_backlogged_partitions_active(now);
     const int64_t wm = watermarks_.advance(now);
     if (delivered > 0) return {poll_result::state::more, 0, wm};
     return {poll_result::state::no_data, retry_after_us, wm};
@@ -419,6 +420,28 @@ class kafka_source final : public operator_base {
       push_error(m, reader_.reason(), value, has_ts, ts_us);
     }
     if (params_.bounded && p.next_offset >= p.end_offset) mark_done(slot);
+  }
+
+  /// Partitions with unread records (below the bounded end, or below the high watermark
+  /// librdkafka last saw, read from its cache without a request) are not idle.
+  void keep_backlogged_partitions_active(int64_t now) {
+    if (consumer_ == nullptr) return;
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      const partition_state& p = parts_[i];
+      if (p.done) continue;
+      int64_t end = p.end_offset;
+      if (!params_.bounded) {
+        int64_t low = 0;
+        int64_t high = 0;
+        if (rd_kafka_get_watermark_offsets(consumer_, params_.topic.c_str(), p.id, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0) {
+          continue;
+        }
+        end = high;
+      }
+      if (p.next_offset < end) watermarks_.keep_active(i, now);
+    }
   }
 
   int slot_index(int32_t partition) const {

@@ -41,6 +41,16 @@ class partition_watermarks {
     s.idle = false;
   }
 
+  /// Partition `p` is known to have records not read yet (e.g. behind another partition's in
+  /// one consumer queue): it is not idle, whatever the time since its last record. Without
+  /// this, a partition starved during a backlog would be declared idle, the watermark would
+  /// pass it, and its records would arrive late.
+  void keep_active(size_t p, int64_t now_us) {
+    slot& s = slots_[p];
+    s.last_record_us = now_us;
+    s.idle = false;
+  }
+
   /// Partition `p` ended (a bounded read reached its end): it no longer holds the watermark back.
   void finish(size_t p) { slots_[p].finished = true; }
 
