@@ -68,6 +68,8 @@ class worker_actor : public caf::event_based_actor {
             });
     return {
         [this](tick_atom) {
+          // A worker that left (or is leaving) must not look alive again to the coordinator.
+          if (draining_) return;
           send(coordinator_, heartbeat_atom::value, opts_.id);
           delayed_send(this, opts_.heartbeat_interval, tick_atom::value);
         },
