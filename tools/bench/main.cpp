@@ -12,6 +12,8 @@
 // ckpt.overhead and ckpt.duration (checkpoint_bench.hpp) measure aligned checkpoints in the
 // local executor; recovery.time (recovery_bench.hpp, only with --only: it starts a coordinator
 // and workers as processes) measures how long a cluster job's output stops when a worker dies.
+// kafka.e2e_latency (kafka_bench.hpp, only with --only: it runs ~25 s on an in-process mock Kafka
+// cluster) measures the latency from a record produced to Kafka to its visibility downstream.
 //
 //   vigil-bench                    run every benchmark
 //   vigil-bench --only NAME        run one (in this process)
@@ -35,6 +37,7 @@
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
+#include "kafka_bench.hpp"
 #include "lake/parquet_writer.hpp"
 #include "recovery_bench.hpp"
 
@@ -390,6 +393,7 @@ int main(int argc, char** argv) {
                 vigil::bench::checkpoint_duration_name);
     std::printf("%s (only with --only)\n", parquet_bench_name);
     std::printf("%s (only with --only)\n", vigil::bench::recovery_time_name);
+    std::printf("%s (only with --only)\n", vigil::bench::kafka_e2e_latency_name);
     return 0;
   }
   // Benchmarks that are not a plain graph run: name and how to run it at `scale`.
@@ -413,6 +417,9 @@ int main(int argc, char** argv) {
     // Five kills at scale 1; at least one.
     return vigil::bench::run_recovery_time(std::max(1, static_cast<int>(5 * scale + 0.5)),
                                            state_dir);
+  }
+  if (only == vigil::bench::kafka_e2e_latency_name) {
+    return vigil::bench::run_kafka_e2e_latency(scale, state_dir);
   }
   if (!only.empty()) {
     for (const auto& b : benchmarks()) {
