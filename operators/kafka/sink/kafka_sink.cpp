@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/config.hpp"
+#include "operators/connectors/client_properties.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "operators/kafka/sink/progress_marker.hpp"
 #include "operators/kafka/sink/rdkafka_txn_client.hpp"
@@ -379,52 +380,11 @@ class kafka_sink_plan final : public operator_plan {
   }
 };
 
-/// Reads `properties`: a map of scalar values or a list of "name=value" strings.
-result<std::vector<std::pair<std::string, std::string>>> read_properties(config_reader& r) {
-  std::vector<std::pair<std::string, std::string>> out;
-  const config_value* v = r.get("properties");
-  if (v == nullptr) return out;
-  auto scalar = [](const config_value& x) -> std::optional<std::string> {
-    switch (x.k) {
-      case config_value::kind::string:
-        return x.s;
-      case config_value::kind::integer:
-        return std::to_string(x.i);
-      case config_value::kind::boolean:
-        return std::string(x.b ? "true" : "false");
-      case config_value::kind::number: {
-        std::string s;
-        append_json_double(s, x.d);
-        return s;
-      }
-      default:
-        return std::nullopt;
-    }
-  };
-  if (v->k == config_value::kind::map) {
-    for (const auto& [name, value] : v->map) {
-      auto text = scalar(value);
-      if (!text) {
-        return config_reader::key_error(
-            "properties." + name,
-            std::string("expected a string, number or bool, got ") + to_string(value.k));
-      }
-      out.emplace_back(name, std::move(*text));
-    }
-  } else if (v->k == config_value::kind::list) {
-    for (const auto& item : v->list) {
-      auto eq = item.s.find('=');
-      if (item.k != config_value::kind::string || eq == std::string::npos || eq == 0) {
-        return config_reader::key_error("properties", "expected \"name=value\" items");
-      }
-      out.emplace_back(item.s.substr(0, eq), item.s.substr(eq + 1));
-    }
-  } else {
-    return config_reader::key_error(
-        "properties",
-        std::string("expected a map of librdkafka properties, got ") + to_string(v->k));
-  }
-  VIGIL_TRY(kafka::check_producer_properties(out));
+/// Reads `properties` (librdkafka producer settings) and refuses those the sink manages.
+result<client_properties> read_properties(config_reader& r) {
+  auto out = read_client_properties(r, "properties");
+  if (!out) return out.err();
+  VIGIL_TRY(kafka::check_producer_properties(*out));
   return out;
 }
 

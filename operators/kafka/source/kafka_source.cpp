@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "operators/connectors/client_properties.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "operators/connectors/json_record_reader.hpp"
 #include "operators/kafka/source/kafka_source_state.hpp"
@@ -37,6 +38,7 @@ struct kafka_source_params {
   int64_t metadata_timeout_us = 30'000'000;
   bool bounded = false;
   bool read_committed = true;
+  client_properties properties;  ///< Extra librdkafka consumer settings, applied last.
   schema_ptr schema;
   schema_ptr errors_schema;
 };
@@ -219,11 +221,20 @@ class kafka_source final : public operator_base {
     };
     char errstr[512] = {};
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    auto set = [&](const char* key, const std::string& value) {
+      return rd_kafka_conf_set(conf, key, value.c_str(), errstr, sizeof errstr) == RD_KAFKA_CONF_OK;
+    };
     for (const auto& [key, value] : settings) {
-      if (rd_kafka_conf_set(conf, key, value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      if (!set(key, value)) {
         rd_kafka_conf_destroy(conf);
         return make_error(errc::invalid_argument,
                           std::string("kafka_source: librdkafka setting ") + key + ": " + errstr);
+      }
+    }
+    for (const auto& [key, value] : params_.properties) {
+      if (!set(key.c_str(), value)) {
+        rd_kafka_conf_destroy(conf);
+        return config_reader::key_error("properties." + key, errstr);
       }
     }
     rd_kafka_conf_set_opaque(conf, this);
@@ -513,6 +524,41 @@ result<int64_t> positive_duration(config_reader& r, std::string_view key, int64_
   return *v;
 }
 
+/// Reads `properties` (librdkafka consumer settings), refusing those the source manages itself
+/// or has a key for, and checking each with librdkafka.
+result<client_properties> read_consumer_properties(config_reader& r) {
+  auto props = read_client_properties(r, "properties");
+  if (!props) return props.err();
+  static constexpr std::pair<std::string_view, std::string_view> managed[] = {
+      {"bootstrap.servers", "use config.bootstrap"},
+      {"group.id", "use config.group_id"},
+      {"isolation.level", "use config.isolation"},
+      {"enable.auto.commit", "offsets live in checkpoints"},
+      {"enable.auto.offset.store", "offsets live in checkpoints"},
+      {"enable.partition.eof", "use config.bounded"},
+      {"auto.offset.reset", "use config.start"},
+      {"opaque", "is set by the source itself"},
+  };
+  char errstr[512] = {};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [key, value] : *props) {
+    for (const auto& [name, why] : managed) {
+      if (key == name) {
+        rd_kafka_conf_destroy(conf);
+        return config_reader::key_error("properties." + key,
+                                        "is managed by kafka_source (" + std::string(why) + ")");
+      }
+    }
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return config_reader::key_error("properties." + key, errstr);
+    }
+  }
+  rd_kafka_conf_destroy(conf);
+  return props;
+}
+
 class kafka_source_factory final : public operator_factory {
  public:
   kafka_source_factory() {
@@ -598,6 +644,10 @@ class kafka_source_factory final : public operator_factory {
       return config_reader::key_error("group_id", "must not be empty");
     }
     kp.group_id = *group_id;
+
+    auto properties = read_consumer_properties(r);
+    if (!properties) return properties.err();
+    kp.properties = std::move(*properties);
 
     if (auto st = r.finish(); !st) return st.err();
 

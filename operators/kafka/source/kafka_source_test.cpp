@@ -523,6 +523,53 @@ TEST_F(KafkaSourceTest, ConfigErrorsNameTheKey) {
   EXPECT_NE(p.err().message.find("output_schema"), std::string::npos) << p.err().message;
 }
 
+/// A map config value of `items`.
+config_value map_of(std::vector<std::pair<std::string, config_value>> items) {
+  config_value v;
+  v.k = config_value::kind::map;
+  v.map = std::move(items);
+  return v;
+}
+
+TEST_F(KafkaSourceTest, PropertiesAreCheckedAndReachTheConsumer) {
+  auto with_properties = [&](config_value props) {
+    config_map c = base_config("one", true);
+    c.emplace_back("properties", std::move(props));
+    return c;
+  };
+  auto error_of = [&](const config_map& config) {
+    auto p = operator_harness::try_plan(registry_, "kafka_source", config, {});
+    return p ? std::string() : p.err().message;
+  };
+  EXPECT_EQ(error_of(with_properties(map_of({{"isolation.level", str("read_uncommitted")}}))),
+            "config.properties.isolation.level: is managed by kafka_source (use "
+            "config.isolation)");
+  EXPECT_EQ(error_of(with_properties(map_of({{"enable.auto.commit", str("true")}}))),
+            "config.properties.enable.auto.commit: is managed by kafka_source (offsets live in "
+            "checkpoints)");
+  EXPECT_EQ(error_of(with_properties(map_of({{"no.such.property", str("1")}})))
+                .rfind("config.properties.no.such.property: ", 0),
+            0u);
+  EXPECT_EQ(error_of(with_properties(map_of({{"fetch.wait.max.ms", str("soon")}})))
+                .rfind("config.properties.fetch.wait.max.ms: ", 0),
+            0u);
+  EXPECT_EQ(error_of(with_properties(map_of({{"fetch.wait.max.ms", map_of({})}}))),
+            "config.properties.fetch.wait.max.ms: expected a string, number or bool, got map");
+  EXPECT_EQ(error_of(with_properties(str("fetch.wait.max.ms=5"))),
+            "config.properties: expected a map of client properties, got string");
+
+  // A valid setting reaches the consumer: a bounded read with it completes.
+  produce(bootstrap(), "one", {{0, obs_json(1, jan1_2026)}, {0, obs_json(2, jan1_2026 + sec)}});
+  operator_harness h(registry_, "kafka_source",
+                     with_properties(map_of({{"fetch.wait.max.ms", config_value::of_int(5)},
+                                             {"fetch.error.backoff.ms", str("10")}})),
+                     {}, 0, 1, 1024);
+  run_to_end(h);
+  EXPECT_EQ(h.rows(0),
+            (std::vector<std::string>{obs_row(1, jan1_2026), obs_row(2, jan1_2026 + sec)}));
+  h.finish();
+}
+
 TEST(KafkaSourceStateTest, RoundTripsAndRefusesUnknownVersions) {
   kafka_source_state s;
   s.topic = "vitals";
