@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "graph/graph_variables.hpp"
+
 namespace vigil {
 namespace {
 
@@ -381,7 +383,9 @@ result<v1::JobGraph> load_graph_file(const std::string& path) {
   if (!in) return make_error(errc::io_error, path + ": cannot open file");
   std::stringstream ss;
   ss << in.rdbuf();
-  auto g = parse_graph_yaml(ss.str());
+  auto text = expand_graph_variables(ss.str(), environment_variable);
+  if (!text) return with_context(path + ": ", text.err());
+  auto g = parse_graph_yaml(*text);
   if (!g) return with_context(path + ": ", g.err());
   return g;
 }

@@ -14,7 +14,8 @@ namespace vigil {
 /// ...". Only the document's shape is checked here; plan_job() validates the graph.
 result<v1::JobGraph> parse_graph_yaml(std::string_view text);
 
-/// Reads and parses a YAML file; errors name the file.
+/// Reads a YAML file, expands environment variables in it (expand_graph_variables: `${NAME}`,
+/// `${NAME:-default}`) and parses it; errors name the file.
 result<v1::JobGraph> load_graph_file(const std::string& path);
 
 }  // namespace vigil

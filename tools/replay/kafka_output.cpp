@@ -92,17 +92,19 @@ status kafka_output::delivery_status() const {
                                         " messages not delivered (first: " + first_error_ + ")");
 }
 
-status kafka_output::send(std::string_view key, std::string_view payload) {
+status kafka_output::send(std::string_view key, std::string_view payload, int64_t sent_at_us) {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   while (true) {
     // RD_KAFKA_MSG_F_COPY: the payload buffer is reused for the next message.
-    if (rd_kafka_produce(topic_, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(),
-                         nullptr) == 0) {
+    const rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+                          RD_KAFKA_V_KEY(key.data(), key.size()),
+                          RD_KAFKA_V_TIMESTAMP(sent_at_us / 1000), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_poll(rk_, 0);
       return delivery_status();
     }
-    const rd_kafka_resp_err_t err = rd_kafka_last_error();
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       return make_error(errc::io_error, "Kafka at " + bootstrap_ + ", topic '" + topic_name_ +
                                             "': " + rd_kafka_err2str(err));

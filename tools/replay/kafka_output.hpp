@@ -28,8 +28,9 @@ class kafka_output final : public message_output {
   kafka_output(const kafka_output&) = delete;
   kafka_output& operator=(const kafka_output&) = delete;
 
-  /// Queues a message (waits while librdkafka's queue is full, at most the timeout).
-  status send(std::string_view key, std::string_view payload) override;
+  /// Queues a message with Kafka timestamp `sent_at_us` (rounded down to ms); waits while
+  /// librdkafka's queue is full, at most the timeout.
+  status send(std::string_view key, std::string_view payload, int64_t sent_at_us) override;
   /// Flushes; an error names how many messages were not delivered and the first reason.
   status finish() override;
 

@@ -117,10 +117,12 @@ std::vector<planned_message> plan_replay(const std::vector<patient_stay>& stays,
   return plan;
 }
 
-status jsonl_output::send(std::string_view, std::string_view payload) {
+status jsonl_output::send(std::string_view, std::string_view payload, int64_t sent_at_us) {
   line_.assign(R"({"raw":)");
   append_json_string(line_, payload);
-  line_.append("}\n");
+  line_.append(R"(,"received_at":")");
+  append_timestamp_iso(line_, sent_at_us);
+  line_.append("\"}\n");
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
   if (!out_) return make_error(errc::io_error, "writing the output failed");
   return {};
@@ -140,19 +142,21 @@ result<replay_counts> replay(const std::vector<patient_stay>& stays, const repla
 
   const auto start = std::chrono::steady_clock::now();
   int64_t first_hour = 0;
-  int64_t paced_hour = 0;  // The latest event hour sent (delayed messages do not go back).
+  int64_t latest_hour = 0;  // The latest event hour sent (delayed messages do not go back).
   std::string msg;
   for (size_t i = 0; i < plan.size(); ++i) {
     const planned_message& m = plan[i];
     const patient_stay& stay = stays[m.stay];
     const psv_row& row = stay.rows[m.row];
-    if (i == 0) first_hour = paced_hour = row.iculos;
-    if (options.speed > 0 && row.iculos > paced_hour) {
-      paced_hour = row.iculos;
-      const auto due =
-          start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                      std::chrono::duration<double>((paced_hour - first_hour) / options.speed));
-      std::this_thread::sleep_until(due);
+    if (i == 0) first_hour = latest_hour = row.iculos;
+    if (row.iculos > latest_hour) {
+      latest_hour = row.iculos;
+      if (options.speed > 0) {
+        const auto due =
+            start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        std::chrono::duration<double>((latest_hour - first_hour) / options.speed));
+        std::this_thread::sleep_until(due);
+      }
     }
     const row_ref ref{stay.patient, &row, options.base_time + row.iculos * us_per_hour};
     msg.clear();
@@ -168,7 +172,7 @@ result<replay_counts> replay(const std::vector<patient_stay>& stays, const repla
         break;
     }
     if (m.malformed) make_malformed(msg, options.format, m.kind);
-    VIGIL_TRY(output.send(stay.patient, msg));
+    VIGIL_TRY(output.send(stay.patient, msg, options.base_time + latest_hour * us_per_hour));
     ++counts.messages;
   }
   VIGIL_TRY(output.finish());

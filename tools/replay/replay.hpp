@@ -68,18 +68,21 @@ std::vector<planned_message> plan_replay(const std::vector<patient_stay>& stays,
 class message_output {
  public:
   virtual ~message_output() = default;
-  /// Sends `payload` with the record key `key` (the patient id).
-  virtual status send(std::string_view key, std::string_view payload) = 0;
+  /// Sends `payload` with the record key `key` (the patient id). `sent_at_us` is when the
+  /// simulated sender sends it (µs since the epoch): the replay's clock, the latest event hour
+  /// sent so far, so it never goes back and a delayed message is sent after its event time.
+  virtual status send(std::string_view key, std::string_view payload, int64_t sent_at_us) = 0;
   /// Delivers everything sent; an error when something was not delivered.
   virtual status finish() = 0;
 };
 
-/// Writes one JSON object per line, {"raw":"<message>"}, the shape the file source reads.
+/// Writes one JSON object per line, {"raw":"<message>","received_at":"<ISO sent_at>"}, the
+/// shape the file source reads.
 class jsonl_output final : public message_output {
  public:
   /// Writes to `out`, which must outlive this object.
   explicit jsonl_output(std::ostream& out) : out_(out) {}
-  status send(std::string_view key, std::string_view payload) override;
+  status send(std::string_view key, std::string_view payload, int64_t sent_at_us) override;
   status finish() override;
 
  private:

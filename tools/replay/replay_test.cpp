@@ -16,11 +16,13 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "operators/clinical/fhir_parser.hpp"
 #include "operators/clinical/hl7_parser.hpp"
 #include "operators/clinical/normalize.hpp"
+#include "operators/connectors/json_format.hpp"
 #include "tools/mock_kafka/mock_kafka.hpp"
 #include "tools/replay/kafka_output.hpp"
 
@@ -419,10 +421,17 @@ TEST(ReplayToolTest, WritesJsonLinesAndASummary) {
   size_t lines = 0, parsed = 0;
   clinical::hl7_parser parser;
   std::string detail;
+  std::string last_received;
   while (std::getline(in, line)) {
     ++lines;
     const auto j = nlohmann::json::parse(line);
     ASSERT_TRUE(j.contains("raw"));
+    // The replay's clock: an ISO timestamp that never goes back.
+    ASSERT_TRUE(j.contains("received_at")) << line;
+    const std::string received = j["received_at"].get<std::string>();
+    ASSERT_TRUE(parse_timestamp_iso(received).has_value()) << received;
+    EXPECT_GE(received, last_received);
+    last_received = received;
     collecting_sink sink;
     if (!parser.parse(j["raw"].get<std::string>(), sink, detail) && sink.refusals.empty()) {
       ++parsed;
@@ -508,10 +517,10 @@ TEST(ReplayToolTest, PacesByEventHours) {
 }
 
 /// Reads partitions 0..partitions-1 of `topic` from the start until `want` records arrived or
-/// 10 s passed; returns (key, partition) per record.
-std::vector<std::pair<std::string, int32_t>> consume_all(const std::string& bootstrap,
-                                                         const std::string& topic, int partitions,
-                                                         size_t want) {
+/// 10 s passed; returns (key, partition, Kafka timestamp in ms) per record, in partition order.
+std::vector<std::tuple<std::string, int32_t, int64_t>> consume_all(const std::string& bootstrap,
+                                                                   const std::string& topic,
+                                                                   int partitions, size_t want) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [k, v] : {std::pair{"bootstrap.servers", bootstrap},
@@ -529,13 +538,14 @@ std::vector<std::pair<std::string, int32_t>> consume_all(const std::string& boot
   }
   EXPECT_EQ(rd_kafka_assign(rk, assignment), RD_KAFKA_RESP_ERR_NO_ERROR);
   rd_kafka_topic_partition_list_destroy(assignment);
-  std::vector<std::pair<std::string, int32_t>> got;
+  std::vector<std::tuple<std::string, int32_t, int64_t>> got;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (m == nullptr) continue;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      got.emplace_back(std::string(static_cast<const char*>(m->key), m->key_len), m->partition);
+      got.emplace_back(std::string(static_cast<const char*>(m->key), m->key_len), m->partition,
+                       rd_kafka_message_timestamp(m, nullptr));
     }
     rd_kafka_message_destroy(m);
   }
@@ -563,7 +573,17 @@ TEST(ReplayKafkaTest, DeliversEveryMessageKeyedByPatient) {
   const auto got = consume_all((*cluster)->bootstrap(), "vitals.raw", 3, planned);
   EXPECT_EQ(got.size(), planned);
   std::map<std::string, std::set<int32_t>> partitions;
-  for (const auto& [key, partition] : got) partitions[key].insert(partition);
+  std::map<int32_t, int64_t> last_timestamp_ms;
+  const int64_t base_ms = *parse_timestamp_iso("2026-01-01T00:00:00Z") / 1000;
+  for (const auto& [key, partition, timestamp_ms] : got) {
+    partitions[key].insert(partition);
+    // Kafka timestamps are the replay's clock: whole event hours after the base time, never
+    // going back within a partition.
+    EXPECT_GE(timestamp_ms, base_ms);
+    EXPECT_EQ((timestamp_ms - base_ms) % 3'600'000, 0) << timestamp_ms;
+    EXPECT_GE(timestamp_ms, last_timestamp_ms[partition]);
+    last_timestamp_ms[partition] = timestamp_ms;
+  }
   EXPECT_EQ(partitions.size(), 27u);
   std::set<int32_t> used;
   for (const auto& [key, parts] : partitions) {
