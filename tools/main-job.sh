@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The main job: builds what is needed and runs Vigil's default example graph on an embedded
-# cluster (a coordinator and 2 workers inside one process, talking over 127.0.0.1).
-# Usage: tools/main-job.sh [graph.yaml]   (default: examples/windowed_counts.yaml)
-#        VIGIL_WORKERS=0 tools/main-job.sh   runs it on the single-process executor instead.
+# The main job: builds what is needed and runs the sepsis-watch demo (tools/demo): an embedded
+# Kafka broker and cluster, the bundled PhysioNet 2019 ICU stays replayed into it as HL7 v2 and
+# FHIR messages, examples/sepsis-watch.yaml scoring and alerting, live progress, and a summary.
+# The Delta tables stay in ./vigil-demo/lake (replaced by the next run).
+# Usage: tools/main-job.sh [vigil-demo flags, e.g. --speed 10 --data-dir /tmp/demo]
+#        tools/main-job.sh GRAPH.yaml   runs another graph on an embedded 2-worker cluster
+#                                       (VIGIL_WORKERS=0: on the single-process executor).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${VIGIL_BUILD_DIR:-$root/build}
-graph=${1:-$root/examples/windowed_counts.yaml}
 
-"$root/tools/build.sh" vigil >&2
+if [[ $# -ge 1 && "$1" == *.yaml ]]; then
+  "$root/tools/build.sh" vigil >&2
+  exec "$build_dir/vigil" run --workers "${VIGIL_WORKERS:-2}" "$1"
+fi
+"$root/tools/build.sh" vigil-demo >&2
 cd "$root"
-exec "$build_dir/vigil" run --workers "${VIGIL_WORKERS:-2}" "$graph"
+exec "$build_dir/tools/vigil-demo" "$@"

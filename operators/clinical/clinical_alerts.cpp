@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/int_math.hpp"
+#include "metrics/registry.hpp"
 #include "operators/clinical/clinical_operators.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "runtime/timer_service.hpp"
@@ -369,18 +370,20 @@ class alerts_operator final : public operator_base {
     column* patient_col = &out_.col(0);
     [[maybe_unused]] const bool ok = decode_key(key, key_types_, &patient_col);
     assert(ok);  // Keys are encode_key() bytes of the input's patient field (a string).
-    std::string_view rule;
+    size_t rule_index = 0;
     switch (fam) {
       case family::news2:
-        rule = level == 2 ? rule_names[1] : rule_names[0];
+        rule_index = level == 2 ? 1 : 0;
         break;
       case family::sepsis_qsofa:
-        rule = rule_names[2];
+        rule_index = 2;
         break;
       case family::sepsis_sirs_lactate:
-        rule = rule_names[3];
+        rule_index = 3;
         break;
     }
+    std::string_view rule = rule_names[rule_index];
+    if (action != "resolve") count_alert(rule_index, level);
     out_.col(1).push_string(rule);
     out_.col(2).push_int64(level);
     out_.col(3).push_string(action);
@@ -391,11 +394,27 @@ class alerts_operator final : public operator_base {
     if (out_.size() >= ctx_->batch_size) out_port_->emit(0, out_.finish());
   }
 
+  /// vigil_clinical_alerts_total{job, rule, level}: alerts opened or escalated.
+  void count_alert(size_t rule_index, uint8_t level) {
+    const size_t l = std::min<size_t>(level, max_level);
+    auto& counter = alerts_[rule_index][l];
+    if (!counter) {  // Once per rule and level: the series is kept while the subtask runs.
+      counter = metrics::series(metrics::family().clinical_alerts,
+                                {{"job", ctx_->job_name},
+                                 {"rule", std::string(rule_names[rule_index])},
+                                 {"level", std::to_string(l)}});
+    }
+    counter->Increment();
+  }
+
   void flush(output& out) {
     if (!out_.empty()) out.emit(0, out_.finish());
     if (!late_.empty()) out.emit(1, late_.finish());
   }
 
+  static constexpr size_t max_level = 3;
+  std::array<std::array<metrics::series<prometheus::Counter>, max_level + 1>, std::size(rule_names)>
+      alerts_;
   std::shared_ptr<const alerts_settings> s_;
   operator_context* ctx_ = nullptr;
   output* out_port_ = nullptr;  ///< The output of the timer being fired.

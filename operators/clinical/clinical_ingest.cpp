@@ -1,5 +1,8 @@
 #include "operators/clinical/clinical_ingest.hpp"
 
+#include <array>
+
+#include "metrics/registry.hpp"
 #include "operators/clinical/fhir_parser.hpp"
 #include "operators/clinical/hl7_parser.hpp"
 #include "operators/clinical/normalize.hpp"
@@ -166,6 +169,17 @@ class ingest_operator final : public operator_base, private observation_sink {
   }
 
   void dead_letter(ingest_errc code, std::string_view detail, std::string_view mrn) {
+    // Bounds-checked in release builds too: a code added after ingest_errc_count's last one
+    // loses its metric, never memory.
+    if (const auto i = static_cast<size_t>(code); i < ingest_errc_count) {
+      auto& counter = dead_letters_[i];
+      if (!counter) {  // Once per reason: the series is kept while the subtask runs.
+        counter =
+            metrics::series(metrics::family().clinical_dead_letters,
+                            {{"job", ctx_->job_name}, {"reason", std::string(to_string(code))}});
+      }
+      counter->Increment();
+    }
     dead_.col(0).push_string(to_string(code));
     if (mrn.empty()) {
       dead_.col(1).push_string(detail);
@@ -201,6 +215,8 @@ class ingest_operator final : public operator_base, private observation_sink {
   std::string text_;
   std::string last_mrn_;
   std::string pseudonym_;
+  /// vigil_clinical_dead_letters_total{job, reason}, by ingest_errc, taken at first use.
+  std::array<metrics::series<prometheus::Counter>, ingest_errc_count> dead_letters_;
 };
 
 class ingest_plan final : public operator_plan {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/int_math.hpp"
+#include "metrics/registry.hpp"
 #include "operators/clinical/clinical_operators.hpp"
 #include "operators/clinical/normalize.hpp"
 #include "operators/clinical/scores.hpp"
@@ -133,6 +134,8 @@ class scores_operator final : public operator_base {
     out_ = batch_builder(s_->out_schema, ctx.batch_size);
     late_ = batch_builder(s_->in_schema, ctx.batch_size);
     max_validity_us_ = std::max(s_->vitals_validity_us, s_->labs_validity_us);
+    duplicates_ =
+        metrics::series(metrics::family().clinical_duplicates_dropped, {{"job", ctx.job_name}});
     return {};
   }
 
@@ -142,6 +145,7 @@ class scores_operator final : public operator_base {
     const column& value_col = batch.columns[static_cast<size_t>(s_->value)];
     const column& status_col = batch.columns[static_cast<size_t>(s_->status)];
     const column& id_col = batch.columns[static_cast<size_t>(s_->message_id)];
+    uint64_t duplicates = 0;
     for (size_t r = 0; r < batch.num_rows(); ++r) {
       const int64_t t = batch.event_time[r];
       if (t <= ctx_->watermark) {
@@ -172,7 +176,10 @@ class scores_operator final : public operator_base {
         const auto old_prec = static_cast<uint8_t>(value_[0]);
         double old_v = 0;
         std::memcpy(&old_v, value_.data() + 1, 8);
-        if (old_prec > prec || (old_prec == prec && old_v >= v)) continue;
+        if (old_prec > prec || (old_prec == prec && old_v >= v)) {
+          ++duplicates;
+          continue;
+        }
       }
       value_.assign(1, static_cast<char>(prec));
       char d[8];
@@ -181,6 +188,7 @@ class scores_operator final : public operator_base {
       state.map_put(pending_id_, user_key_, value_);
       ctx_->timers->register_event_timer(t, apply_ns);
     }
+    if (duplicates != 0) duplicates_->Increment(static_cast<double>(duplicates));
     if (!late_.empty()) out.emit(1, late_.finish());
   }
 
@@ -366,6 +374,8 @@ class scores_operator final : public operator_base {
 
   std::shared_ptr<const scores_settings> s_;
   operator_context* ctx_ = nullptr;
+  /// vigil_clinical_duplicates_dropped_total{job}: the same observation received again.
+  metrics::series<prometheus::Counter> duplicates_;
   state_backend::state_id pending_id_ = 0;
   state_backend::state_id latest_id_ = 0;
   int64_t max_validity_us_ = 0;

@@ -37,6 +37,10 @@ enum class ingest_errc : uint8_t {
   no_observations,         ///< An ORU^R01 without OBX segments.
 };
 
+/// The number of ingest_errc codes: the last enumerator + 1 (a code added at the end of the
+/// enum must be named here instead).
+inline constexpr size_t ingest_errc_count = static_cast<size_t>(ingest_errc::no_observations) + 1;
+
 /// The stable snake_case name of `code`, e.g. "bad_escape".
 std::string_view to_string(ingest_errc code);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 
 namespace vigil::clinical {
 namespace {
@@ -368,6 +369,10 @@ void hl7_parser::parse_obx(std::string_view seg, int index, std::string_view obr
   }
   auto code = unescape(code_raw, code_scratch_);
   if (!code) return refuse(obs, index, ingest_errc::bad_escape, "bad escape sequence in OBX-3");
+  // Blanks (also escaped, \X20\) are no code: trimmed, they would leave an empty one.
+  if (trim(*code).empty()) {
+    return refuse(obs, index, ingest_errc::missing_code, "OBX-3 has no code");
+  }
 
   const std::string_view f5 = trim(field(seg, 5));
   if (f5.empty()) return refuse(obs, index, ingest_errc::missing_value, "OBX-5 is empty");
@@ -375,7 +380,8 @@ void hl7_parser::parse_obx(std::string_view seg, int index, std::string_view obr
   if (!num.empty() && num.front() == '+') num.remove_prefix(1);
   double value = 0;
   const auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), value);
-  if (ec != std::errc() || ptr != num.data() + num.size() || num.empty()) {
+  // from_chars also reads "inf", "infinity" and "nan": no measurement, so not a number here.
+  if (ec != std::errc() || ptr != num.data() + num.size() || num.empty() || !std::isfinite(value)) {
     what_.assign("OBX-5 '");
     what_.append(f5.substr(0, 64));
     what_.append("' is not a number");

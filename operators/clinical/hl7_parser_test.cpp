@@ -247,5 +247,49 @@ TEST(Hl7Parser, ReusesTheParserAcrossMessages) {
   }
 }
 
+// Regression (tests/fuzz/hl7_fuzz.cpp, minimized input): std::from_chars reads "inf", "infinity"
+// and "nan", and such an OBX-5 was accepted; for a code normalize() does not know, the infinite or
+// NaN value reached the output.
+TEST(Hl7Parser, NonFiniteValueIsNotANumber) {
+  hl7_parser p;
+  std::string detail;
+  {
+    collector c;
+    ASSERT_EQ(p.parse("MSH|^~\\&|||||||ORU^R01|2\rPID|||0\rOBX||NM|8||inf||||||F|||202601011000", c,
+                      detail),
+              std::nullopt)
+        << detail;
+    EXPECT_TRUE(c.obs.empty());
+    ASSERT_EQ(c.refused_.size(), 1u);
+    EXPECT_EQ(c.refused_[0].code, ingest_errc::non_numeric_value);
+  }
+  for (std::string_view v : {"inf", "-inf", "+INF", "infinity", "nan", "-nan", "NAN(1)", "1e999"}) {
+    collector c;
+    const std::string m =
+        msg({msh, pid, obr, "OBX|1|NM|2345-7^Glucose^LN||" + std::string(v) + "|mmol/L|||||F"});
+    ASSERT_EQ(p.parse(m, c, detail), std::nullopt) << detail;
+    EXPECT_TRUE(c.obs.empty()) << v;
+    ASSERT_EQ(c.refused_.size(), 1u) << v;
+    EXPECT_EQ(c.refused_[0].code, ingest_errc::non_numeric_value) << v;
+  }
+}
+
+// Regression (found by the invariants of tests/fuzz/hl7_fuzz.cpp): an OBX-3 code of blanks was
+// trimmed after the check for an empty code, and the observation was accepted with an empty code.
+TEST(Hl7Parser, BlankCodeIsMissing) {
+  const std::string m =
+      msg({msh, pid, obr, "OBX|1|NM| ^HR^LN||80|/min|||||F", "OBX|2|NM|\\X2020\\||80|/min|||||F",
+           "OBX|3|NM| 8867-4 ||80|/min|||||F"});
+  hl7_parser p;
+  collector c;
+  std::string detail;
+  ASSERT_EQ(p.parse(m, c, detail), std::nullopt) << detail;
+  ASSERT_EQ(c.refused_.size(), 2u);
+  EXPECT_EQ(c.refused_[0].code, ingest_errc::missing_code);
+  EXPECT_EQ(c.refused_[1].code, ingest_errc::missing_code);
+  ASSERT_EQ(c.obs.size(), 1u);
+  EXPECT_EQ(c.obs[0].code, "8867-4");
+}
+
 }  // namespace
 }  // namespace vigil::clinical

@@ -71,6 +71,8 @@ status dedup_operator::open(operator_context& ctx) {
   auto id = ctx.state->declare("dedup_first_seen", state_backend::kind::value);
   if (!id) return id.err();
   first_seen_id_ = *id;
+  duplicates_metric_ =
+      metrics::series(metrics::family().clinical_duplicates_dropped, {{"job", ctx.job_name}});
   out_ = batch_builder(s_->schema, ctx.batch_size);
   late_ = batch_builder(s_->schema, ctx.batch_size);
   return {};
@@ -84,6 +86,7 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
   const size_t n = batch.num_rows();
   state_backend& state = *ctx_->state;
   timer_service& timers = *ctx_->timers;
+  const uint64_t duplicates_before = duplicates_;
   for (size_t r = 0; r < n; ++r) {
     const int64_t t = batch.event_time[r];
     if (saturating_add(t, s_->allowed_lateness_us) <= ctx_->watermark) {
@@ -114,6 +117,9 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
   }
   if (!out_.empty()) out.emit(0, out_.finish());
   if (!late_.empty()) out.emit(1, late_.finish());
+  if (duplicates_ != duplicates_before) {
+    duplicates_metric_->Increment(static_cast<double>(duplicates_ - duplicates_before));
+  }
 }
 
 void dedup_operator::on_timer(const timer& t, output& out) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/registry.hpp"
 #include "runtime/operator.hpp"
 #include "runtime/state_backend.hpp"
 
@@ -62,6 +63,9 @@ class dedup_operator final : public operator_base {
   std::string key_;    ///< Encoded key of the current row.
   std::string value_;  ///< State value read or written.
   uint64_t duplicates_ = 0;
+  /// vigil_clinical_duplicates_dropped_total{job}: dedup by message or observation id is the
+  /// clinical silver layer's deduplication (docs/design/0009-clinical-layer.md).
+  metrics::series<prometheus::Counter> duplicates_metric_;
 };
 
 }  // namespace vigil

@@ -14,6 +14,7 @@
 #include "coordinator/embedded_cluster.hpp"
 #include "engine/engine.hpp"
 #include "graph/yaml_loader.hpp"
+#include "metrics/http_server.hpp"
 
 namespace {
 
@@ -78,6 +79,10 @@ int main(int argc, char** argv) {
                   "process, connected over 127.0.0.1 (0 = the local executor)")
       ->check(CLI::Range(size_t{0}, size_t{64}));
   run->add_flag("-v,--verbose", verbose, "Log the embedded cluster's events");
+  std::string metrics_listen;
+  run->add_option("--metrics-listen", metrics_listen,
+                  "Serve /metrics (Prometheus), /healthz and /readyz on host:port while the job "
+                  "runs (default: off)");
 
   auto* validate = app.add_subcommand("validate", "Check a job graph and print its plan");
   validate->add_option("graph", graph_path, "Job graph file")->required();
@@ -153,6 +158,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vigil: resuming from checkpoint %lld\n",
                    static_cast<long long>(done.back()));
   }
+  // Ready while the job runs.
+  auto readiness = std::make_shared<vigil::metrics::readiness>("starting the job");
+  auto metrics_server = vigil::metrics::start_if_configured(metrics_listen, readiness);
+  if (!metrics_server) {
+    std::fprintf(stderr, "vigil: %s\n", metrics_server.err().message.c_str());
+    return metrics_server.err().code == vigil::errc::invalid_argument ? 2 : 1;
+  }
+  readiness->set_ready();
   auto summary = workers == 0
                      ? vigil::run_local(*plan, opts)
                      : run_embedded(graph_path, registry, workers, *plan, opts, checkpoint_dir);

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <random>
 
 #include "common/ids.hpp"
@@ -48,6 +50,51 @@ bool starting(job_state s) {
 caf::error refuse(std::string message) {
   return caf::make_error(caf::sec::runtime_error, std::move(message));
 }
+
+/// The job's metric series, taken on first use.
+metrics::job_metrics& job_metrics_of(job_entry& j) {
+  if (!j.metrics) j.metrics = std::make_shared<metrics::job_metrics>(j.stored.info.name);
+  return *j.metrics;
+}
+
+/// The cluster gauges of the coordinator (docs/operations.md, "Metrics").
+struct cluster_gauges {
+  metrics::series<prometheus::Gauge> workers{metrics::family().cluster_workers, {}};
+  metrics::series<prometheus::Gauge> slots_total{metrics::family().cluster_slots,
+                                                 {{"state", "total"}}};
+  metrics::series<prometheus::Gauge> slots_used{metrics::family().cluster_slots,
+                                                {{"state", "used"}}};
+  std::vector<metrics::series<prometheus::Gauge>> jobs;  ///< Indexed by job_state.
+
+  cluster_gauges() {
+    for (const char* state :
+         {"pending", "running", "finished", "failed", "cancelling", "cancelled", "restarting"}) {
+      jobs.emplace_back(metrics::family().cluster_jobs, prometheus::Labels{{"state", state}});
+    }
+  }
+
+  /// Recounts from the table (its mutex held).
+  void update(const table& t) {
+    uint32_t live = 0;
+    uint64_t total = 0;
+    uint64_t used = 0;
+    for (const auto& [id, w] : t.workers) {
+      if (!w.info.alive) continue;
+      ++live;
+      total += w.info.slots;
+      used += w.info.slots - std::min(w.info.slots, w.info.free_slots);
+    }
+    workers->Set(live);
+    slots_total->Set(static_cast<double>(total));
+    slots_used->Set(static_cast<double>(used));
+    std::vector<uint32_t> by_state(jobs.size(), 0);
+    for (const auto& [id, j] : t.jobs) {
+      auto s = static_cast<size_t>(j.stored.info.state);
+      if (s < by_state.size()) ++by_state[s];
+    }
+    for (size_t s = 0; s < jobs.size(); ++s) jobs[s]->Set(by_state[s]);
+  }
+};
 
 void refresh_free_slots(worker_entry& w) {
   uint32_t used = 0;
@@ -291,6 +338,7 @@ class coordinator_actor : public caf::event_based_actor {
   void on_tick() {
     {
       lock_t lock(t_.mutex);
+      gauges_.update(t_);
       auto now = clock::now();
       std::vector<std::string> late;
       for (const auto& [id, w] : t_.workers) {
@@ -356,6 +404,7 @@ class coordinator_actor : public caf::event_based_actor {
     if (++j->finished_subtasks == j->refs.size() && j->stored.info.state == job_state::running) {
       j->stored.info.state = job_state::finished;
       retire(*j);
+      j->metrics.reset();  // An ended job leaves no series behind.
       j->summary.seconds = std::chrono::duration<double>(clock::now() - j->started).count();
       spdlog::info("coordinator: job {} finished in {:.3f} s", j->stored.info.id,
                    j->summary.seconds);
@@ -398,8 +447,7 @@ class coordinator_actor : public caf::event_based_actor {
   void start_checkpoints(job_entry& j) {
     const job_plan& plan = *j.plan;
     auto trigger = [this, &j](int64_t id) {
-      std::vector<bool> is_source(j.plan->nodes.size(), true);
-      for (const auto& e : j.plan->edges) is_source[e.to] = false;
+      const std::vector<bool> is_source = j.plan->source_nodes();
       for (size_t n = 0; n < j.actors.size(); ++n) {
         if (!is_source[n]) continue;
         for (const auto& a : j.actors[n]) send(a, trigger_atom::value, id);
@@ -416,8 +464,9 @@ class coordinator_actor : public caf::event_based_actor {
       complete_savepoints(j, id);
       persist(t_, j);
     };
+    job_metrics_of(j);
     j.checkpoints = std::make_unique<checkpoint_coordinator>(
-        plan, std::make_shared<checkpoint_storage>(j.checkpoint_dir), trigger, notify);
+        plan, std::make_shared<checkpoint_storage>(j.checkpoint_dir), trigger, notify, j.metrics);
     j.checkpoints->start(now_us(), j.restore_id);
     send(this, checkpoint_tick_atom::value, j.stored.info.id, j.attempt);
   }
@@ -685,6 +734,7 @@ class coordinator_actor : public caf::event_based_actor {
     }
     ++j.consecutive_failures;
     ++info.restarts;
+    job_metrics_of(j).restarts->Increment();
     j.restart_cause = message;
     info.last_failure = message;
     info.state = job_state::restarting;
@@ -773,6 +823,7 @@ class coordinator_actor : public caf::event_based_actor {
     info.state = job_state::failed;
     info.error = message;
     retire(j);
+    j.metrics.reset();
     for (auto& sub : info.subtasks) {
       if (sub.state != "finished" && sub.state != "failed" && sub.state != "lost") {
         sub.state = "cancelled";
@@ -849,6 +900,7 @@ class coordinator_actor : public caf::event_based_actor {
     if (j.stored.info.state != job_state::cancelling || holds_slots(t_, j.stored.info.id)) return;
     j.stored.info.state = job_state::cancelled;
     retire(j);
+    j.metrics.reset();
     for (auto& sub : j.stored.info.subtasks) {
       if (sub.state != "finished" && sub.state != "lost") sub.state = "cancelled";
     }
@@ -867,6 +919,7 @@ class coordinator_actor : public caf::event_based_actor {
   }
 
   table& t_;
+  cluster_gauges gauges_;
 };
 
 }  // namespace
@@ -905,13 +958,17 @@ result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
   }
   auto cfg = std::make_unique<caf::actor_system_config>();
   cfg->load<caf::io::middleman>();
+  if (opts.tls.enabled()) VIGIL_TRY(enable_cluster_tls(*cfg, opts.tls));
+  c->tls_ = opts.tls.enabled();
   cfg->set("scheduler.max-threads", opts.threads != 0 ? opts.threads : size_t{2});
   add_message_types(*cfg);
   c->cfg_ = std::move(cfg);
   c->sys_ = std::make_unique<caf::actor_system>(*c->cfg_);
   c->actor_ = c->sys_->spawn<coordinator_actor>(std::ref(c->table_));
-  auto port = c->sys_->middleman().publish(c->actor_, opts.cluster_listen.port,
-                                           opts.cluster_listen.host.c_str(), true);
+  auto port = c->tls_ ? caf::openssl::publish(c->actor_, opts.cluster_listen.port,
+                                              opts.cluster_listen.host.c_str(), true)
+                      : c->sys_->middleman().publish(c->actor_, opts.cluster_listen.port,
+                                                     opts.cluster_listen.host.c_str(), true);
   if (!port) {
     caf::anon_send_exit(c->actor_, caf::exit_reason::user_shutdown);
     return make_error(errc::io_error, "cannot listen for workers on " +
@@ -962,18 +1019,39 @@ void cluster_coordinator::recover(job_entry& j, const std::filesystem::path& che
 
 cluster_coordinator::~cluster_coordinator() {
   if (!actor_) return;
-  (void)sys_->middleman().unpublish(actor_, cluster_port_);
+  if (tls_) {
+    auto unpublish = caf::make_function_view(sys_->openssl_manager().actor_handle());
+    (void)unpublish(caf::unpublish_atom::value, caf::actor_addr(actor_.address()), cluster_port_);
+  } else {
+    (void)sys_->middleman().unpublish(actor_, cluster_port_);
+  }
   caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
   actor_ = nullptr;
 }
 
 result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
-                                             const std::string& from_savepoint) {
+                                             const std::string& from_savepoint,
+                                             const std::string& owner) {
   auto planned = plan_job(graph, registry_);
   if (!planned) return planned.err();
   auto plan = std::make_shared<const job_plan>(std::move(*planned));
   int64_t savepoint_id = 0;
   if (!from_savepoint.empty()) {
+    // Only the cluster's own savepoints and checkpoints: an API caller must not make the
+    // coordinator read (or probe) other directories.
+    auto inside = [&](const std::filesystem::path& root) {
+      if (root.empty()) return false;
+      std::error_code ec;
+      const auto rel = std::filesystem::weakly_canonical(from_savepoint, ec)
+                           .lexically_relative(std::filesystem::weakly_canonical(root, ec));
+      return !ec && !rel.empty() && *rel.begin() != "..";
+    };
+    if (!inside(table_.savepoint_root) && !inside(table_.checkpoint_root)) {
+      return make_error(errc::invalid_argument,
+                        "from_savepoint: '" + from_savepoint +
+                            "' is not under the coordinator's savepoint directory (" +
+                            table_.savepoint_root.string() + ") or checkpoint directory");
+    }
     checkpoint_storage saved(from_savepoint);
     auto done = saved.completed();
     if (done.empty()) {
@@ -998,12 +1076,24 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
                           "(start it with --checkpoint-dir)");
   }
   std::unique_lock lock(table_.mutex);
+  // A job's name identifies its Kafka sinks' transactional ids, its lake commits and its
+  // metrics: two active jobs of one name would fence each other's producers.
+  for (const auto& [id, other] : table_.jobs) {
+    if (other.stored.info.name == graph.name() &&
+        (active(other.stored.info.state) || other.stored.info.state == job_state::cancelling)) {
+      return make_error(errc::failed_precondition,
+                        "a job named '" + graph.name() + "' is already active (" + id +
+                            "); job names identify Kafka sinks, lake commits and metrics: "
+                            "cancel it first or give the graph another name");
+    }
+  }
   auto placement = place(table_, *plan);
   if (!placement) return placement.err();
   job_entry j;
   job_info& info = j.stored.info;
   info.id = new_job_id(graph.name(), table_);
   info.name = graph.name();
+  info.owner = owner;
   info.state = job_state::pending;
   info.submitted_at_us = unix_now_us();
   for (uint32_t n = 0; n < plan->nodes.size(); ++n) {
@@ -1073,6 +1163,24 @@ result<job_info> cluster_coordinator::cancel(std::string_view job_id) {
   lock.unlock();
   caf::anon_send(actor_, local_request{out.id, true});
   return out;
+}
+
+status cluster_coordinator::end_input(std::string_view job_id) {
+  std::unique_lock lock(table_.mutex);
+  auto it = table_.jobs.find(job_id);
+  if (it == table_.jobs.end()) {
+    return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
+  }
+  const job_entry& j = it->second;
+  if (j.stored.info.state != job_state::running || !j.plan || j.actors.empty()) {
+    return make_error(errc::failed_precondition, "job '" + it->first + "' is not running");
+  }
+  const std::vector<bool> is_source = j.plan->source_nodes();
+  for (size_t n = 0; n < j.actors.size(); ++n) {
+    if (!is_source[n]) continue;
+    for (const auto& a : j.actors[n]) caf::anon_send(a, end_input_atom::value);
+  }
+  return {};
 }
 
 result<savepoint_info> cluster_coordinator::savepoint(std::string_view job_id, bool stop) {

@@ -21,6 +21,7 @@
 #include "runtime/job_plan.hpp"
 #include "runtime/messages.hpp"
 #include "runtime/operator.hpp"
+#include "worker/cluster_tls.hpp"
 
 namespace vigil {
 
@@ -52,6 +53,9 @@ struct coordinator_options {
   std::chrono::milliseconds deploy_timeout{30000};
   /// Actor system threads; 0 = two.
   size_t threads = 0;
+  /// TLS on the cluster endpoint (workers must present a certificate signed by tls.ca); off
+  /// when not enabled().
+  cluster_tls tls;
 };
 
 /// The coordinator's core: the worker registry, the scheduler, and the job masters' work
@@ -79,13 +83,18 @@ class cluster_coordinator final : public coordinator_api {
   /// Problems found when opening the job store (skipped files), for the log.
   const std::vector<error>& store_errors() const { return store_errors_; }
 
-  result<job_info> submit(const v1::JobGraph& graph,
-                          const std::string& from_savepoint = {}) override;
+  result<job_info> submit(const v1::JobGraph& graph, const std::string& from_savepoint = {},
+                          const std::string& owner = {}) override;
   result<savepoint_info> savepoint(std::string_view job_id, bool stop) override;
   result<job_info> get(std::string_view job_id) override;
   std::vector<job_info> list() override;
   result<job_info> cancel(std::string_view job_id) override;
   std::vector<worker_info> workers() override;
+
+  /// Drains a running job: its sources stop reading and end their streams, so event-time
+  /// operators flush, sinks make their final commits and the job finishes. failed_precondition
+  /// when the job is not running (or not yet deployed). A restart after this reads on.
+  status end_input(std::string_view job_id);
 
   /// Blocks until the job has ended (finished, failed or cancelled) and its slots are free
   /// again, or `timeout` passed (then returns the job as it is). not_found for an unknown id.
@@ -124,6 +133,8 @@ class cluster_coordinator final : public coordinator_api {
     // Checkpoints and recovery (docs/design/0007-recovery.md).
     std::filesystem::path checkpoint_dir;  ///< <checkpoint root>/<job id>; empty: none.
     std::unique_ptr<checkpoint_coordinator> checkpoints;  ///< While the job runs.
+    /// The job's checkpoint and restart series (label job = graph name), kept across attempts.
+    std::shared_ptr<metrics::job_metrics> metrics;
     uint64_t checkpoints_failed_before = 0;  ///< Failed checkpoints of earlier attempts.
     int64_t restore_id = 0;                  ///< Checkpoint the current attempt starts from.
     uint32_t attempt = 0;                    ///< Deployments so far; tags the attempt's timers.
@@ -170,6 +181,7 @@ class cluster_coordinator final : public coordinator_api {
   std::unique_ptr<caf::actor_system> sys_;
   caf::actor actor_;
   uint16_t cluster_port_ = 0;
+  bool tls_ = false;  ///< Published through CAF's OpenSSL module.
 };
 
 }  // namespace vigil

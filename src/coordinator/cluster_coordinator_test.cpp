@@ -221,6 +221,58 @@ TEST_F(ClusterCoordinatorTest, CancelStopsTheSubtasksAndFreesTheSlots) {
   EXPECT_EQ(unknown.err().code, errc::not_found);
 }
 
+TEST_F(ClusterCoordinatorTest, EndInputDrainsAnUnboundedJobWhichThenFinishes) {
+  start_cluster(2, 6);
+  const auto dir = temp_dir("end-input");
+  std::filesystem::create_directories(dir);
+  const std::string yaml = R"(
+name: drained counts
+nodes:
+  - {id: gen, operator: generator, config: {count: 0, keys: 50, interval: 10ms, rate: 2000}}
+  - {id: raw, operator: jsonl_file, config: {path: ")" +
+                           (dir / "raw.jsonl").string() + R"("}}
+  - {id: keyed, operator: key_by, parallelism: 2, config: {key: key}}
+  - id: win
+    operator: tumbling_window
+    parallelism: 2
+    config: {size: 1s, aggregates: [{name: n, fn: count}]}
+  - {id: counts, operator: jsonl_file, config: {path: ")" +
+                           (dir / "counts.jsonl").string() + R"("}}
+edges:
+  - {from: gen, to: raw}
+  - {from: gen, to: keyed, partitioning: rebalance}
+  - {from: keyed, to: win}
+  - {from: win, to: counts, partitioning: rebalance}
+)";
+  auto job = core_->submit(graph(yaml));  // Unbounded.
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  ASSERT_EQ(wait_for_state(job->id, job_state::running).state, job_state::running);
+  auto unknown = core_->end_input("nope");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.err().code, errc::not_found);
+
+  ASSERT_TRUE(core_->end_input(job->id).ok());
+  auto done = finish(job->id);
+  EXPECT_EQ(done.state, job_state::finished) << done.error;
+  expect_all_slots_free();
+  // Every generated record is in exactly one window: the windows open at the end were flushed.
+  size_t generated = 0;
+  std::ifstream raw(dir / "raw.jsonl");
+  for (std::string line; std::getline(raw, line);) ++generated;
+  int64_t counted = 0;
+  std::ifstream counts(dir / "counts.jsonl");
+  for (std::string line; std::getline(counts, line);) {
+    counted += nlohmann::json::parse(line)["n"].get<int64_t>();
+  }
+  EXPECT_GT(generated, 0u);
+  EXPECT_EQ(counted, static_cast<int64_t>(generated));
+  // An ended job cannot be drained again.
+  auto again = core_->end_input(job->id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.err().code, errc::failed_precondition);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(ClusterCoordinatorTest, AJobFailsWhenAWorkerHostingItGoesAway) {
   start_cluster(2, 5);
   auto job = core_->submit(graph(keyed_counts("0", "2000")));

@@ -4,10 +4,14 @@
 
 namespace vigil {
 
-grpc::Status cluster_service::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status cluster_service::ListWorkers(grpc::ServerContext* context,
+                                          const v1::ListWorkersRequest*,
                                           v1::ListWorkersResponse* response) {
+  api_call call(security_, *context, api_method::list_workers);
+  if (!call.authenticated().ok()) return call.finish(call.authenticated());
+  if (auto s = call.authorize(core_); !s.ok()) return call.finish(s);
   for (const auto& w : core_.workers()) *response->add_workers() = to_proto(w);
-  return grpc::Status::OK;
+  return call.finish(grpc::Status::OK);
 }
 
 }  // namespace vigil

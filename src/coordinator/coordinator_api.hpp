@@ -40,6 +40,7 @@ struct job_info {
   std::string last_checkpoint_failure;  ///< Why the newest failed one failed.
   std::string from_savepoint;           ///< The savepoint the job started from; empty if none.
   std::string last_savepoint;           ///< The newest savepoint taken of it; empty if none.
+  std::string owner;  ///< The principal that submitted it; empty when authentication was off.
 };
 
 /// A savepoint that was written.
@@ -75,9 +76,10 @@ class coordinator_api {
   /// needing more task slots than the cluster has free (resource_exhausted, e.g. "job 'vitals'
   /// needs 6 task slots, the cluster has 3 free").
   /// With `from_savepoint`, the job starts from that savepoint (a directory savepoint()
-  /// returned); its nodes may have another parallelism.
-  virtual result<job_info> submit(const v1::JobGraph& graph,
-                                  const std::string& from_savepoint = {}) = 0;
+  /// returned); its nodes may have another parallelism. `owner` is recorded as the job's owner
+  /// (the authenticated principal; empty when authentication is off).
+  virtual result<job_info> submit(const v1::JobGraph& graph, const std::string& from_savepoint = {},
+                                  const std::string& owner = {}) = 0;
 
   /// One job; not_found for an unknown id.
   virtual result<job_info> get(std::string_view job_id) = 0;

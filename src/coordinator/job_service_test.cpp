@@ -2,9 +2,15 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 
+#include "coordinator/api_server.hpp"
 #include "coordinator/testing/fake_coordinator.hpp"
 #include "graph/yaml_loader.hpp"
 #include "vigil/v1/api.grpc.pb.h"
@@ -214,6 +220,203 @@ TEST(ToGrpcStatus, MapsEveryCodeAndKeepsTheMessage) {
     EXPECT_EQ(s.error_code(), expected) << to_string(code);
     EXPECT_EQ(s.error_message(), "node 'w': config.size: required");
   }
+}
+
+/// The API with authentication and an audit log: tokens "viewer-t", "ana-t" (author),
+/// "ben-t" (author), "ops-t" (operator), "root-t" (admin).
+class SecuredApiTest : public ::testing::Test {
+ protected:
+  SecuredApiTest() : core_(two_workers()) {
+    auto pattern = (std::filesystem::temp_directory_path() / "vigil-api-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    auto tokens = token_table::parse(
+        "vera viewer " + sha256_hex("viewer-t") + "\nana author " + sha256_hex("ana-t") +
+            "\nben author " + sha256_hex("ben-t") + "\nola operator " + sha256_hex("ops-t") +
+            "\nroot admin " + sha256_hex("root-t") + "\n",
+        "tokens");
+    EXPECT_TRUE(tokens.ok());
+    tokens_ = std::move(*tokens);
+    auto audit = audit_log::open(dir_ / "audit.jsonl");
+    EXPECT_TRUE(audit.ok());
+    audit_ = std::move(*audit);
+    auto server = api_server::start(core_, host_port{"127.0.0.1", 0}, {},
+                                    api_security{&tokens_, audit_.get()});
+    EXPECT_TRUE(server.ok());
+    server_ = std::move(*server);
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    jobs_ = v1::JobService::NewStub(channel);
+    cluster_ = v1::ClusterService::NewStub(channel);
+  }
+  ~SecuredApiTest() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<grpc::ClientContext> as(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  }
+
+  grpc::Status submit_as(const std::string& token, std::string* id = nullptr) {
+    v1::SubmitJobRequest request;
+    *request.mutable_graph() = graph(kGraph);
+    v1::SubmitJobResponse response;
+    auto s = jobs_->SubmitJob(as(token).get(), request, &response);
+    if (id != nullptr) *id = response.job().id();
+    return s;
+  }
+
+  grpc::Status cancel_as(const std::string& token, const std::string& id) {
+    v1::CancelJobRequest request;
+    request.set_job_id(id);
+    v1::CancelJobResponse response;
+    return jobs_->CancelJob(as(token).get(), request, &response);
+  }
+
+  std::vector<nlohmann::json> audit_lines() {
+    std::ifstream in(dir_ / "audit.jsonl");
+    std::vector<nlohmann::json> out;
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  testing::fake_coordinator core_;
+  token_table tokens_;
+  std::unique_ptr<audit_log> audit_;
+  std::unique_ptr<api_server> server_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<v1::ClusterService::Stub> cluster_;
+};
+
+TEST_F(SecuredApiTest, NoOrUnknownTokenIsUnauthenticated) {
+  v1::ListJobsResponse jobs;
+  auto none = jobs_->ListJobs(as("").get(), {}, &jobs);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(none.error_message().find("requires a bearer token"), std::string::npos);
+  auto unknown = jobs_->ListJobs(as("guess").get(), {}, &jobs);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(unknown.error_message(), "unknown bearer token");
+  v1::ListWorkersResponse workers;
+  EXPECT_EQ(cluster_->ListWorkers(as("").get(), {}, &workers).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  auto basic = std::make_unique<grpc::ClientContext>();
+  basic->AddMetadata("authorization", "Basic dmlld2VyLXQ=");
+  EXPECT_EQ(jobs_->ListJobs(basic.get(), {}, &jobs).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // Nothing was submitted: an unauthenticated caller cannot reach the core.
+  EXPECT_EQ(submit_as("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(core_.list().empty());
+}
+
+TEST_F(SecuredApiTest, ViewersReadButCannotSubmit) {
+  v1::ListJobsResponse jobs;
+  EXPECT_TRUE(jobs_->ListJobs(as("viewer-t").get(), {}, &jobs).ok());
+  v1::ListWorkersResponse workers;
+  EXPECT_TRUE(cluster_->ListWorkers(as("viewer-t").get(), {}, &workers).ok());
+  EXPECT_EQ(workers.workers_size(), 3);
+  auto s = submit_as("viewer-t");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(), "SubmitJob needs role author; 'vera' has role viewer");
+}
+
+TEST_F(SecuredApiTest, JobsRecordTheirOwnerAndAuthorsCancelOnlyTheirOwn) {
+  std::string anas;
+  std::string bens;
+  ASSERT_TRUE(submit_as("ana-t", &anas).ok());
+  ASSERT_TRUE(submit_as("ben-t", &bens).ok());
+  v1::GetJobRequest get;
+  get.set_job_id(anas);
+  v1::GetJobResponse got;
+  ASSERT_TRUE(jobs_->GetJob(as("viewer-t").get(), get, &got).ok());
+  EXPECT_EQ(got.job().owner(), "ana");
+
+  auto denied = cancel_as("ana-t", bens);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(denied.error_message().find("CancelJob needs role operator"), std::string::npos);
+  EXPECT_NE(denied.error_message().find("belongs to 'ben'"), std::string::npos);
+  EXPECT_EQ(core_.get(bens)->state, job_state::pending);
+  EXPECT_EQ(cancel_as("viewer-t", anas).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(cancel_as("ana-t", "no-such-job").error_code(), grpc::StatusCode::NOT_FOUND);
+
+  EXPECT_TRUE(cancel_as("ana-t", anas).ok());
+  EXPECT_EQ(core_.get(anas)->state, job_state::cancelling);
+  EXPECT_TRUE(cancel_as("ops-t", bens).ok());
+  EXPECT_EQ(core_.get(bens)->state, job_state::cancelling);
+}
+
+TEST_F(SecuredApiTest, SavepointsNeedAnOperatorAndStopsTheOwner) {
+  std::string id;
+  ASSERT_TRUE(submit_as("ana-t", &id).ok());
+  core_.set_state(id, job_state::running);
+  v1::TriggerSavepointRequest request;
+  request.set_job_id(id);
+  v1::TriggerSavepointResponse response;
+  auto plain = jobs_->TriggerSavepoint(as("ana-t").get(), request, &response);
+  EXPECT_EQ(plain.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(jobs_->TriggerSavepoint(as("ops-t").get(), request, &response).ok());
+  request.set_stop(true);
+  EXPECT_EQ(jobs_->TriggerSavepoint(as("ben-t").get(), request, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(jobs_->TriggerSavepoint(as("ana-t").get(), request, &response).ok());
+  EXPECT_EQ(response.job().state(), v1::JOB_STATE_CANCELLING);
+}
+
+TEST_F(SecuredApiTest, EveryCallLandsInTheAuditLogWithItsOutcome) {
+  std::string id;
+  ASSERT_TRUE(submit_as("ana-t", &id).ok());
+  EXPECT_FALSE(submit_as("viewer-t").ok());
+  EXPECT_FALSE(cancel_as("", id).ok());
+  EXPECT_FALSE(cancel_as("ben-t", id).ok());
+  EXPECT_TRUE(cancel_as("root-t", id).ok());
+  auto lines = audit_lines();
+  ASSERT_EQ(lines.size(), 5u);
+  struct expected_line {
+    const char* principal;
+    const char* method;
+    std::string job_id;
+    const char* outcome;
+  };
+  std::vector<expected_line> expected = {{"ana", "SubmitJob", id, "OK"},
+                                         {"vera", "SubmitJob", "", "PERMISSION_DENIED"},
+                                         {"anonymous", "CancelJob", id, "UNAUTHENTICATED"},
+                                         {"ben", "CancelJob", id, "PERMISSION_DENIED"},
+                                         {"root", "CancelJob", id, "OK"}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto& l = lines[i];
+    SCOPED_TRACE(l.dump());
+    EXPECT_EQ(l["principal"], expected[i].principal);
+    EXPECT_EQ(l["method"], expected[i].method);
+    EXPECT_EQ(l.value("job_id", ""), expected[i].job_id);
+    EXPECT_EQ(l["outcome"], expected[i].outcome);
+    EXPECT_NE(l["peer"].get<std::string>().find("127.0.0.1"), std::string::npos);
+    EXPECT_EQ(l["time"].get<std::string>().size(), 24u);  // YYYY-MM-DDTHH:MM:SS.mmmZ
+  }
+  EXPECT_NE(lines[1]["message"].get<std::string>().find("needs role author"), std::string::npos);
+  // Tokens never reach the log.
+  std::ifstream in(dir_ / "audit.jsonl");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* token : {"ana-t", "viewer-t", "ben-t", "root-t"}) {
+    EXPECT_EQ(all.find(token), std::string::npos) << token;
+  }
+}
+
+TEST(ApiCredentials, RefuseIncompleteTlsSettingsNamingTheFlags) {
+  auto cert_only = make_api_credentials({"server.pem", "", ""});
+  ASSERT_FALSE(cert_only.ok());
+  EXPECT_NE(cert_only.err().message.find("--tls-cert and --tls-key go together"),
+            std::string::npos);
+  auto ca_only = make_api_credentials({"", "", "ca.pem"});
+  ASSERT_FALSE(ca_only.ok());
+  EXPECT_NE(ca_only.err().message.find("--tls-client-ca needs --tls-cert"), std::string::npos);
+  auto missing = make_api_credentials({"no/such/cert.pem", "no/such/key.pem", ""});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.err().message.find("--tls-cert no/such/cert.pem: cannot be read"),
+            std::string::npos);
+  EXPECT_TRUE(make_api_credentials({}).ok());
 }
 
 }  // namespace

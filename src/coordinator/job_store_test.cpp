@@ -78,6 +78,20 @@ TEST_F(JobStoreTest, JobsSurviveAReopen) {
   EXPECT_EQ(jobs[1]->graph.nodes(0).parallelism(), 2u);
 }
 
+TEST_F(JobStoreTest, TheOwnerSurvivesAReopen) {
+  {
+    auto store = job_store::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.err().message;
+    auto j = job("job-1", 1000);
+    j.owner = "ana";
+    ASSERT_TRUE(store->put(j, graph("first")).ok());
+  }
+  auto store = job_store::open(dir_);
+  ASSERT_TRUE(store.ok()) << store.err().message;
+  ASSERT_NE(store->find("job-1"), nullptr);
+  EXPECT_EQ(store->find("job-1")->info.owner, "ana");
+}
+
 TEST_F(JobStoreTest, UpdateKeepsTheGraphAndSurvivesAReopen) {
   {
     auto store = job_store::open(dir_);

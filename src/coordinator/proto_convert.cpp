@@ -39,6 +39,7 @@ v1::Job to_proto(const job_info& job) {
   out.set_from_savepoint(job.from_savepoint);
   out.set_last_savepoint(job.last_savepoint);
   out.set_last_checkpoint_failure(job.last_checkpoint_failure);
+  out.set_owner(job.owner);
   for (const auto& s : job.subtasks) {
     auto* p = out.add_subtasks();
     p->set_node_id(s.node_id);
@@ -100,6 +101,7 @@ result<job_info> from_proto(const v1::Job& job) {
   out.from_savepoint = job.from_savepoint();
   out.last_savepoint = job.last_savepoint();
   out.last_checkpoint_failure = job.last_checkpoint_failure();
+  out.owner = job.owner();
   out.subtasks.reserve(static_cast<size_t>(job.subtasks_size()));
   for (const auto& s : job.subtasks()) {
     out.subtasks.push_back({s.node_id(), s.subtask(), s.worker_id(), s.state()});

@@ -7,11 +7,13 @@ namespace vigil {
 checkpoint_coordinator::checkpoint_coordinator(const job_plan& plan,
                                                std::shared_ptr<checkpoint_storage> storage,
                                                std::function<void(int64_t)> trigger,
-                                               std::function<void(int64_t)> notify)
+                                               std::function<void(int64_t)> notify,
+                                               std::shared_ptr<metrics::job_metrics> metrics)
     : plan_(plan),
       storage_(std::move(storage)),
       trigger_(std::move(trigger)),
-      notify_(std::move(notify)) {
+      notify_(std::move(notify)),
+      metrics_(metrics ? std::move(metrics) : std::make_shared<metrics::job_metrics>(plan.name)) {
   for (size_t n = 0; n < plan.nodes.size(); ++n) {
     for (uint32_t s = 0; s < plan.nodes[n].parallelism; ++s) live_.insert({n, s});
   }
@@ -121,6 +123,7 @@ status checkpoint_coordinator::complete(int64_t now_us) {
   summary_.last_completed = id;
   summary_.last_bytes = bytes;
   summary_.bytes_copied += copied;
+  metrics_->checkpoint_completed(id, bytes, now_us - started_us_);
   if (auto st = storage_->retain(plan_.checkpoint_retain); !st) return st;
   notify_(id);
   return {};
@@ -130,6 +133,7 @@ status checkpoint_coordinator::failure(const std::string& why, int64_t now_us) {
   storage_->abandon(current_);
   current_ = 0;
   ++summary_.failed;
+  metrics_->checkpoint_failed();
   summary_.last_failure = why;
   next_due_us_ = requested_ ? now_us : now_us + plan_.checkpoint_interval_us;
   if (++consecutive_failures_ > plan_.tolerable_checkpoint_failures) {

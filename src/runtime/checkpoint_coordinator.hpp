@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "metrics/job_metrics.hpp"
 #include "runtime/checkpoint_storage.hpp"
 #include "runtime/job_plan.hpp"
 #include "runtime/messages.hpp"
@@ -33,9 +34,12 @@ struct checkpoint_summary {
 class checkpoint_coordinator {
  public:
   /// `trigger(id)` sends the trigger to every live source subtask; `notify(id)` tells every
-  /// live subtask that checkpoint `id` is complete.
+  /// live subtask that checkpoint `id` is complete. Completions and failures are counted in
+  /// `metrics` (the job's series, kept across restarts by the caller), or, when it is null, in
+  /// series of its own labelled with the plan's name.
   checkpoint_coordinator(const job_plan& plan, std::shared_ptr<checkpoint_storage> storage,
-                         std::function<void(int64_t)> trigger, std::function<void(int64_t)> notify);
+                         std::function<void(int64_t)> trigger, std::function<void(int64_t)> notify,
+                         std::shared_ptr<metrics::job_metrics> metrics = nullptr);
 
   /// Starts the first checkpoint one interval after `now_us`. A job restored from checkpoint
   /// `restored_id` (perhaps a savepoint in other storage) numbers its checkpoints above it, so
@@ -82,6 +86,7 @@ class checkpoint_coordinator {
   bool requested_ = false;  ///< request() asked for a checkpoint not yet triggered.
   bool draining_ = false;   ///< A subtask finished: no more checkpoints.
   checkpoint_summary summary_;
+  std::shared_ptr<metrics::job_metrics> metrics_;
 };
 
 }  // namespace vigil

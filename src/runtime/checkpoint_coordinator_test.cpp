@@ -49,6 +49,30 @@ class CheckpointCoordinatorTest : public ::testing::Test {
   std::vector<int64_t> notified_;
 };
 
+// Completions and failures reach the job's metric series, which outlive the coordinator.
+TEST_F(CheckpointCoordinatorTest, CountsCheckpointsInTheJobsMetrics) {
+  auto m = std::make_shared<metrics::job_metrics>("metrics-demo");
+  {
+    checkpoint_coordinator c(
+        plan_, std::make_shared<checkpoint_storage>(dir_),
+        [this](int64_t id) { triggered_.push_back(id); },
+        [this](int64_t id) { notified_.push_back(id); }, m);
+    c.start(0);
+    ASSERT_TRUE(c.tick(1000).ok());
+    ASSERT_TRUE(ack_all(c, 1, 3500).ok());
+    ASSERT_TRUE(c.tick(4500).ok());
+    ASSERT_TRUE(c.on_decline(2, 1, 0, "disk full", 4600).ok());
+  }
+  EXPECT_EQ(m->checkpoint_last_completed_id->Value(), 1);
+  EXPECT_EQ(m->checkpoint_size->Value(), 40);
+  EXPECT_EQ(m->checkpoints_completed->Value(), 1);
+  EXPECT_EQ(m->checkpoint_failures->Value(), 1);
+  std::string text = metrics::serialize();
+  EXPECT_NE(text.find("vigil_checkpoint_duration_seconds_sum{job=\"metrics-demo\"} 0.0025"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(CheckpointCoordinatorTest, TriggersCompletesAndNotifiesInOrder) {
   auto c = make();
   c.start(0);

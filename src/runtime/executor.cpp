@@ -109,8 +109,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
   // Periodic aligned checkpoints, when the graph asks for them.
   std::vector<std::vector<bool>> subtask_done(plan.nodes.size());
   for (size_t n = 0; n < plan.nodes.size(); ++n) subtask_done[n].resize(plan.nodes[n].parallelism);
-  std::vector<bool> is_source(plan.nodes.size(), true);
-  for (const auto& e : plan.edges) is_source[e.to] = false;
+  const std::vector<bool> is_source = plan.source_nodes();
   auto send_to_live = [&](bool sources_only, auto&&... msg) {
     for (size_t n = 0; n < plan.nodes.size(); ++n) {
       if (sources_only && !is_source[n]) continue;

@@ -46,6 +46,13 @@ struct job_plan {
   uint32_t restart_max_attempts = 10;
   int64_t restart_backoff_us = 100'000;
   int64_t restart_max_backoff_us = 10'000'000;
+
+  /// Per node: true when it is a source (no edge leads into it).
+  std::vector<bool> source_nodes() const {
+    std::vector<bool> is_source(nodes.size(), true);
+    for (const auto& e : edges) is_source[e.to] = false;
+    return is_source;
+  }
 };
 
 }  // namespace vigil

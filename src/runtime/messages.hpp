@@ -38,6 +38,9 @@ using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using decline_atom = caf::atom_constant<caf::atom("decline")>;
 /// Coordinator to subtasks: (complete, checkpoint id).
 using complete_atom = caf::atom_constant<caf::atom("complete")>;
+/// Coordinator to source subtasks: (end_input): stop reading and end the stream, as a bounded
+/// source does at its end (a drain: downstream operators flush and sinks commit).
+using end_input_atom = caf::atom_constant<caf::atom("endinput")>;
 
 // Cluster control between the coordinator, job masters and workers (src/coordinator,
 // src/worker; docs/design/0005-cluster.md).

@@ -3,6 +3,7 @@
 #include <cassert>
 
 #include "common/key.hpp"
+#include "metrics/operator_metrics.hpp"
 
 namespace vigil {
 
@@ -56,6 +57,7 @@ void output_router::add_credit(size_t ch, uint32_t n) {
 void output_router::emit(size_t port, batch_ptr batch) {
   if (batch->num_rows() == 0) return;
   rows_out_[port] += batch->num_rows();
+  bytes_out_ += metrics::batch_payload_bytes(*batch);
   for (size_t e = 0; e < edges_.size(); ++e) {
     auto& ed = edges_[e];
     if (ed.port != port || ed.channels.empty()) continue;

@@ -65,6 +65,8 @@ class output_router final : public output {
   bool blocked() const { return queued_ > 0; }
   /// Rows emitted on each output port so far.
   const std::vector<uint64_t>& rows_out() const { return rows_out_; }
+  /// Payload bytes emitted on all ports so far (metrics::batch_payload_bytes of each batch).
+  uint64_t bytes_out() const { return bytes_out_; }
 
  private:
   struct channel_state {
@@ -86,6 +88,7 @@ class output_router final : public output {
   std::vector<channel_state> channels_;
   std::vector<size_t> round_robin_;  ///< Parallel to edges_.
   std::vector<uint64_t> rows_out_;
+  uint64_t bytes_out_ = 0;
   uint32_t max_parallelism_;
   size_t batch_size_;
   size_t queued_ = 0;  ///< Items waiting in all channel queues.

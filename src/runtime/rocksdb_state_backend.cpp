@@ -515,17 +515,21 @@ class rocksdb_state_backend final : public state_backend {
   }
 
   uint64_t estimated_size_bytes() override {
-    write_back();
+    // No write-back: a metric must not flush the cache (a RocksDB write on the actor thread).
     uint64_t live = 0;
     uint64_t mem = 0;
     db_->GetIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &live);
     db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
-    return live + mem;
+    return live + mem + cache_.bytes();
   }
 
   status compact() override {
     write_back();
     if (!error_.ok()) return error_;
+    // RocksDB becomes the only copy: the cache, now clean, is emptied (the second evict drops
+    // what the first kept as recently used), so estimated_size_bytes() measures RocksDB alone.
+    cache_.evict();
+    cache_.evict();
     rocksdb::FlushOptions fo;
     fo.wait = true;
     if (auto s = db_->Flush(fo); !s.ok()) {

@@ -99,7 +99,8 @@ class state_backend {
   /// Advances the TTL clocks (µs). Expired values stop being visible at once.
   virtual void advance_clocks(int64_t event_time_us, int64_t processing_time_us) = 0;
 
-  /// RocksDB's estimate of live state size in bytes (for metrics).
+  /// An estimate of the state's size in bytes, for metrics, that writes nothing: RocksDB's live
+  /// data and memtables plus the write-back cache (which may also hold copies of stored values).
   virtual uint64_t estimated_size_bytes() = 0;
 
   /// Forces a flush and compaction (tests of TTL clean-up use it).

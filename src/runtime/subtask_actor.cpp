@@ -12,6 +12,15 @@ std::chrono::microseconds us(int64_t v) {
   return std::chrono::microseconds(v);
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// How often the RocksDB size estimate is refreshed.
+constexpr int64_t state_size_interval_ns = 5'000'000'000;
+
 channel_item item_of(channel_item::kind k, batch_ptr batch = nullptr, int64_t value = 0) {
   channel_item item;
   item.k = k;
@@ -93,6 +102,12 @@ caf::behavior subtask_actor::make_behavior() {
         alignment_started_us_ = operator_context::now_us();
         take_snapshot();
       },
+      [this](end_input_atom) {
+        // Sources only: end at the next poll, which is never while output waits for credit.
+        if (!router_ || !wiring_.inputs.empty() || done_ || finished_) return;
+        end_requested_ = true;
+        poll_source();
+      },
       [this](complete_atom, int64_t id) {
         if (driver_ && !done_) driver_->checkpoint_complete(id);
       },
@@ -124,6 +139,7 @@ void subtask_actor::on_exit() {
   // be destroyed, and close the state backend (RocksDB files) now, not at process exit.
   driver_.reset();
   router_.reset();
+  metrics_.reset();  // Removes the subtask's series: an ended subtask leaves none behind.
   wiring_ = subtask_wiring{};
   spec_.executor = nullptr;
 }
@@ -166,7 +182,53 @@ caf::error subtask_actor::on_wire(subtask_wiring w) {
     return caf::make_error(caf::sec::runtime_error, d.err().message);
   }
   driver_ = std::move(*d);
+  metrics_.emplace(plan.name, node_.id, spec_.subtask);
+  if (driver_->context().state != nullptr) {
+    metrics_->state_size = metrics::series(
+        metrics::family().state_size,
+        {{"job", plan.name}, {"operator", node_.id}, {"subtask", std::to_string(spec_.subtask)}});
+  }
+  activity_.emplace(steady_ns());
   return caf::none;
+}
+
+void subtask_actor::work_done(int64_t start_ns, bool batch) {
+  int64_t now = steady_ns();
+  activity_->add_busy(now - start_ns);
+  activity_->set_backpressured(router_->blocked(), now);
+  if (batch) metrics_->batch_duration->Observe(metrics::seconds(now - start_ns));
+}
+
+void subtask_actor::publish_metrics() {
+  if (!metrics_ || !router_) return;
+  int64_t now = steady_ns();
+  uint64_t rows = 0;
+  for (uint64_t r : router_->rows_out()) rows += r;
+  metrics_->records_in->Increment(static_cast<double>(records_in_ - published_records_in_));
+  published_records_in_ = records_in_;
+  metrics_->bytes_in->Increment(static_cast<double>(bytes_in_ - published_bytes_in_));
+  published_bytes_in_ = bytes_in_;
+  metrics_->records_out->Increment(static_cast<double>(rows - published_rows_out_));
+  published_rows_out_ = rows;
+  metrics_->bytes_out->Increment(static_cast<double>(router_->bytes_out() - published_bytes_out_));
+  published_bytes_out_ = router_->bytes_out();
+  if (!driver_) return;
+  const auto& ctx = driver_->context();
+  metrics_->late_records->Increment(static_cast<double>(ctx.late_records - published_late_));
+  published_late_ = ctx.late_records;
+  auto split = activity_->take(now);
+  metrics_->busy->Increment(split.busy);
+  metrics_->idle->Increment(split.idle);
+  metrics_->backpressured->Increment(split.backpressured);
+  if (ctx.watermark != min_watermark && ctx.watermark != max_watermark) {
+    metrics_->watermark->Set(static_cast<double>(ctx.watermark) * 1e-6);
+    metrics_->event_time_lag->Set(static_cast<double>(operator_context::now_us() - ctx.watermark) *
+                                  1e-6);
+  }
+  if (metrics_->state_size && ctx.state != nullptr && now >= state_size_due_ns_) {
+    metrics_->state_size->Set(static_cast<double>(ctx.state->estimated_size_bytes()));
+    state_size_due_ns_ = now + state_size_interval_ns;
+  }
 }
 
 void subtask_actor::on_start() {
@@ -292,7 +354,10 @@ void subtask_actor::on_batch(uint32_t ch, const batch_ptr& b) {
   tracker_->on_data(ch);
   idle_forwarded_ = false;
   records_in_ += b->num_rows();
+  bytes_in_ += metrics::batch_payload_bytes(*b);  // Published with the other counters.
+  int64_t start = steady_ns();
   driver_->process(wiring_.inputs[ch].port, *b);
+  work_done(start, true);
   grant_credit(ch);
 }
 
@@ -315,8 +380,10 @@ void subtask_actor::pay_owed_credit() {
 
 void subtask_actor::advance_to(std::optional<int64_t> wm) {
   if (!wm || finished_) return;
+  int64_t start = steady_ns();
   driver_->advance_watermark(*wm);
   if (*wm < max_watermark) router_->broadcast_watermark(*wm);
+  work_done(start, false);
 }
 
 void subtask_actor::on_watermark(uint32_t ch, int64_t wm) {
@@ -363,6 +430,7 @@ void subtask_actor::finish_inputs() {
 void subtask_actor::on_credit(uint32_t ch, uint32_t n) {
   if (done_) return;
   router_->add_credit(ch, n);
+  activity_->set_backpressured(router_->blocked(), steady_ns());
   if (router_->blocked()) return;
   pay_owed_credit();
   if (waiting_for_credit_) {
@@ -381,8 +449,11 @@ void subtask_actor::send_source_watermark() {
 
 void subtask_actor::on_tick() {
   if (done_ || finished_) return;
+  int64_t start = steady_ns();
   router_->flush_partial();
   driver_->advance_processing_time(operator_context::now_us());
+  work_done(start, false);
+  publish_metrics();
   delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
 }
 
@@ -392,7 +463,14 @@ void subtask_actor::poll_source() {
     waiting_for_credit_ = true;
     return;
   }
+  if (end_requested_) {
+    finish_inputs();
+    return;
+  }
+  int64_t start = steady_ns();
   poll_result r = driver_->poll();
+  // The batch-duration histogram counts polls that produced data, not empty ones.
+  work_done(start, r.st == poll_result::state::more || r.st == poll_result::state::throttled);
   if (r.st == poll_result::state::finished) {
     finish_inputs();
     return;
@@ -449,6 +527,7 @@ void subtask_actor::maybe_done() {
   stats.late_records = driver_->context().late_records;
   stats.dropped_records = driver_->context().dropped_records;
   send(spec_.executor, done_atom::value, std::move(stats));
+  publish_metrics();
   driver_.reset();  // Closes the state backend before the actor goes away.
   quit();
 }

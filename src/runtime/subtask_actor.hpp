@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "metrics/operator_metrics.hpp"
 #include "runtime/job_plan.hpp"
 #include "runtime/messages.hpp"
 #include "runtime/output_router.hpp"
@@ -74,6 +75,13 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   void finish_inputs();
   void maybe_done();
   void fail(const std::string& message);
+  /// Metrics: `start_ns` (steady clock) began a unit of work that just ended; `batch` when it
+  /// was one input batch or poll (observed in the batch duration histogram).
+  void work_done(int64_t start_ns, bool batch);
+  /// Metrics: publishes the counters accumulated since the last call (records and bytes out,
+  /// late records, busy/idle/backpressured time, event-time lag, state size at most every few
+  /// seconds). Called on every tick and when the subtask ends.
+  void publish_metrics();
 
   subtask_spec spec_;
   const job_plan::node& node_;
@@ -102,7 +110,8 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   bool idle_sent_ = false;       ///< Sources: idle declared since the last data.
   bool idle_forwarded_ = false;  ///< All inputs idle and that was forwarded downstream.
   bool waiting_for_credit_ = false;
-  bool finished_ = false;  ///< Inputs ended and end-of-stream queued downstream.
+  bool finished_ = false;       ///< Inputs ended and end-of-stream queued downstream.
+  bool end_requested_ = false;  ///< Source: end_input received; ends at the next poll.
   bool done_ = false;
 
   // Checkpoints: the barrier being aligned (0: none), which inputs delivered it, what arrived
@@ -113,6 +122,17 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   int64_t alignment_started_us_ = 0;
   std::vector<uint8_t> barrier_seen_;
   std::vector<std::deque<channel_item>> backlog_;
+
+  // Metrics (docs/design/0010-metrics.md): the subtask's series, removed when it ends.
+  std::optional<metrics::operator_metrics> metrics_;
+  std::optional<metrics::activity_clock> activity_;
+  uint64_t bytes_in_ = 0;  ///< Payload bytes received; published with records_in_.
+  uint64_t published_records_in_ = 0;
+  uint64_t published_bytes_in_ = 0;
+  uint64_t published_rows_out_ = 0;
+  uint64_t published_bytes_out_ = 0;
+  uint64_t published_late_ = 0;
+  int64_t state_size_due_ns_ = 0;
 };
 
 }  // namespace vigil

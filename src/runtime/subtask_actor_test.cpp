@@ -209,5 +209,65 @@ TEST_F(CreditProtocol, BlockedStageWithholdsCreditFromItsInput) {
   sched_.run();
 }
 
+/// The value of the series of `name` for subtask 0 of `op` in job "metrics-credit"; -1 if absent.
+double series_value(const std::string& name, const std::string& op) {
+  std::string text = metrics::serialize();
+  std::string prefix = name + "{job=\"metrics-credit\",operator=\"" + op + "\",subtask=\"0\"} ";
+  auto at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+// Records and bytes are counted per batch, records out on the linger tick, and the subtask's
+// series disappear when it ends.
+TEST_F(CreditProtocol, SubtaskMetricsCountRecordsAndDisappearWithTheSubtask) {
+  plan_.name = "metrics-credit";
+  auto seen = std::make_shared<probe_state>();
+  auto sink = sys_.spawn(probe, seen);
+  auto source = spawn_subtask(0);
+  auto middle = spawn_subtask(1);
+  subtask_wiring ws;
+  ws.edges.push_back({0, partitioning::forward, {0}});
+  ws.channel_targets.push_back(middle);
+  ws.channel_target_input.push_back(0);
+  subtask_wiring wm;
+  wm.edges.push_back({0, partitioning::forward, {0}});
+  wm.channel_targets.push_back(sink);
+  wm.channel_target_input.push_back(0);
+  wm.inputs.push_back({0, source, 0});
+  wire_actor(source, ws);
+  wire_actor(middle, wm);
+  caf::anon_send(source, start_atom::value);
+  caf::anon_send(middle, start_atom::value);
+  caf::anon_send(middle, credit_atom::value, uint32_t{0}, uint32_t{10});
+  sched_.run();
+  ASSERT_EQ(seen->batches, 10u);
+  // Counters are published on the linger tick (the histogram at once).
+  EXPECT_EQ(series_value("vigil_operator_records_in_total", "middle"), 0);
+  sched_.trigger_timeouts();
+  sched_.run();
+
+  double in = series_value("vigil_operator_records_in_total", "middle");
+  EXPECT_GE(in, 100);
+  EXPECT_EQ(static_cast<int64_t>(in) % 10, 0);
+  // 10-row batches of one int64 column: per row 1 validity byte, 8 value and 8 event-time bytes.
+  EXPECT_EQ(series_value("vigil_operator_bytes_in_total", "middle"), in * 17);
+  EXPECT_EQ(series_value("vigil_operator_batch_duration_seconds_count", "middle"), in / 10);
+  EXPECT_GT(series_value("vigil_operator_batch_duration_seconds_count", "source"), 0);
+  EXPECT_EQ(series_value("vigil_state_size_bytes", "middle"), -1) << "stateless";
+
+  EXPECT_EQ(series_value("vigil_operator_records_out_total", "middle"), in);
+  EXPECT_EQ(series_value("vigil_operator_bytes_out_total", "middle"), in * 17);
+  EXPECT_GE(series_value("vigil_operator_watermark_seconds", "middle"), 0);
+  EXPECT_GE(series_value("vigil_operator_idle_seconds_total", "middle"), 0);
+  EXPECT_GE(series_value("vigil_operator_busy_seconds_total", "middle"), 0);
+
+  caf::anon_send_exit(source, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(middle, caf::exit_reason::user_shutdown);
+  sched_.run();
+  EXPECT_EQ(metrics::serialize().find("job=\"metrics-credit\""), std::string::npos)
+      << metrics::serialize();
+}
+
 }  // namespace
 }  // namespace vigil

@@ -11,6 +11,7 @@
 
 #include "common/signals.hpp"
 #include "engine/engine.hpp"
+#include "metrics/http_server.hpp"
 #include "worker/worker.hpp"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
   uint32_t slots = 4;
   size_t threads = 0;
   int64_t heartbeat_ms = 500;
+  vigil::cluster_tls tls;
+  std::string metrics_listen;
   app.set_config("--config", "", "Read these options from a TOML or INI file");
   app.add_option("--coordinator", coordinator, "The coordinator's cluster endpoint, host:port")
       ->capture_default_str();
@@ -40,6 +43,14 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{10}, int64_t{60000}));
+  app.add_option("--cluster-tls-cert", tls.cert,
+                 "PEM certificate for TLS to the coordinator and peers (with --cluster-tls-key "
+                 "and --cluster-tls-ca)");
+  app.add_option("--cluster-tls-key", tls.key, "PEM private key of --cluster-tls-cert");
+  app.add_option("--cluster-tls-ca", tls.ca,
+                 "PEM CA certificates: peers must present a certificate signed by it");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Serve /metrics (Prometheus), /healthz and /readyz on host:port (default: off)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,8 +84,25 @@ int main(int argc, char** argv) {
                        : std::filesystem::path(state_dir);
   opts.threads = threads;
   opts.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  opts.tls = tls;
 
   sigset_t signals = vigil::block_stop_signals();
+
+  // Ready while registered with the coordinator.
+  auto readiness =
+      std::make_shared<vigil::metrics::readiness>("not registered with the coordinator");
+  auto metrics_server = vigil::metrics::start_if_configured(metrics_listen, readiness);
+  if (!metrics_server) {
+    std::fprintf(stderr, "vigil-worker: %s\n", metrics_server.err().message.c_str());
+    return metrics_server.err().code == vigil::errc::invalid_argument ? 2 : 1;
+  }
+  opts.on_registration = [readiness](bool registered) {
+    if (registered) {
+      readiness->set_ready();
+    } else {
+      readiness->set_not_ready("not registered with the coordinator");
+    }
+  };
 
   auto registry = vigil::make_builtin_registry();
   auto node = vigil::worker_node::start(opts, registry);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <functional>
 #include <map>
 #include <system_error>
@@ -53,6 +55,7 @@ class worker_actor : public caf::event_based_actor {
             [this](caf::atom_value) {
               spdlog::info("worker {}: registered with the coordinator ({} slots, data at {})",
                            opts_.id, opts_.slots, address_);
+              if (opts_.on_registration) opts_.on_registration(true);
               send(this, tick_atom::value);
             },
             [this](caf::error& err) {
@@ -145,7 +148,9 @@ class worker_actor : public caf::event_based_actor {
       }
       rp.deliver(spawn_job(job_id, plan, refs, settings, master));
     };
-    auto mm = system().middleman().actor_handle();
+    // With cluster TLS the dial goes through CAF's OpenSSL module (same BASP, TLS sockets).
+    auto mm = opts_.tls.enabled() ? system().openssl_manager().actor_handle()
+                                  : system().middleman().actor_handle();
     for (const auto& hp : dial) {
       request(mm, std::chrono::seconds(10), caf::connect_atom::value, hp.host, hp.port)
           .then(
@@ -295,6 +300,7 @@ result<std::unique_ptr<worker_node>> worker_node::start(worker_options opts,
   std::unique_ptr<worker_node> node(new worker_node(std::move(opts), registry));
   auto cfg = std::make_unique<caf::actor_system_config>();
   cfg->load<caf::io::middleman>();
+  if (node->opts_.tls.enabled()) VIGIL_TRY(enable_cluster_tls(*cfg, node->opts_.tls));
   size_t threads = node->opts_.threads != 0 ? node->opts_.threads
                                             : std::max(2u, std::thread::hardware_concurrency());
   cfg->set("scheduler.max-threads", threads);
@@ -302,7 +308,16 @@ result<std::unique_ptr<worker_node>> worker_node::start(worker_options opts,
   node->cfg_ = std::move(cfg);
   node->sys_ = std::make_unique<caf::actor_system>(*node->cfg_);
   const auto& listen = node->opts_.listen;
-  auto port = node->sys_->middleman().open(listen.port, listen.host.c_str(), true);
+  caf::expected<uint16_t> port = caf::sec::runtime_error;
+  if (node->opts_.tls.enabled()) {
+    // Peers dial this port with TLS: open it through the OpenSSL module's middleman actor.
+    caf::scoped_actor self{*node->sys_};
+    self->request(node->sys_->openssl_manager().actor_handle(), caf::infinite,
+                  caf::open_atom::value, listen.port, listen.host, true)
+        .receive([&](uint16_t p) { port = p; }, [&](caf::error& err) { port = std::move(err); });
+  } else {
+    port = node->sys_->middleman().open(listen.port, listen.host.c_str(), true);
+  }
   if (!port) {
     return make_error(errc::io_error, "cannot listen on " + listen.to_string() + ": " +
                                           node->sys_->render(port.error()));
@@ -342,11 +357,18 @@ void worker_node::supervise() {
       if (stopping_) break;
     }
     auto coordinator =
-        sys_->middleman().remote_actor(opts_.coordinator.host, opts_.coordinator.port);
+        opts_.tls.enabled()
+            ? caf::openssl::remote_actor(*sys_, opts_.coordinator.host, opts_.coordinator.port)
+            : sys_->middleman().remote_actor(opts_.coordinator.host, opts_.coordinator.port);
     if (!coordinator) {
       if (!reported) {
-        spdlog::warn("worker {}: cannot reach the coordinator at {}: {}; retrying", opts_.id,
-                     opts_.coordinator.to_string(), sys_->render(coordinator.error()));
+        spdlog::warn("worker {}: cannot reach the coordinator at {}: {}{}; retrying", opts_.id,
+                     opts_.coordinator.to_string(), sys_->render(coordinator.error()),
+                     opts_.tls.enabled()
+                         ? " (cluster TLS is on: does the coordinator use TLS and trust this "
+                           "worker's certificate, and this worker its CA?)"
+                         : " (if the coordinator uses cluster TLS, start this worker with "
+                           "--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca)");
         reported = true;
       }
       std::unique_lock lock(mutex_);
@@ -382,6 +404,7 @@ void worker_node::supervise() {
       if (stopping_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     }
     self->receive([](caf::down_msg&) {});
+    if (opts_.on_registration) opts_.on_registration(false);
     std::unique_lock lock(mutex_);
     current_ = nullptr;
     if (duplicate_since) {

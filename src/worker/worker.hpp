@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "common/host_port.hpp"
 #include "common/result.hpp"
 #include "runtime/operator.hpp"
+#include "worker/cluster_tls.hpp"
 
 namespace vigil {
 
@@ -35,6 +37,11 @@ struct worker_options {
   std::chrono::milliseconds heartbeat_interval{500};
   /// Reconnection to a lost or not yet started coordinator backs off up to this.
   std::chrono::milliseconds max_reconnect_backoff{2000};
+  /// Called with true once the coordinator accepted the registration and with false when that
+  /// connection ends (for the readiness endpoint); may be empty. Called from actor threads.
+  std::function<void(bool registered)> on_registration;
+  /// TLS on every CAF connection (to the coordinator and to peers); off when not enabled().
+  cluster_tls tls;
 };
 
 /// A worker process's runtime: one CAF actor system (with the io middleman) hosting the

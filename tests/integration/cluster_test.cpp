@@ -416,9 +416,15 @@ TEST_F(Cluster, StopWithASavepointAndResumeAtAnotherParallelism) {
   EXPECT_EQ(refused.exit_code, 1) << refused.out;
   EXPECT_NE(refused.err.find("is not running"), std::string::npos) << refused.err;
   write_file(dir_ + "/p4.yaml", windows_to_lake(dir_ + "/table", 4, 0));
-  auto bad = ctl({"submit", "--from-savepoint", dir_, dir_ + "/p4.yaml"});
+  auto bad = ctl({"submit", "--from-savepoint", checkpoint_dir_, dir_ + "/p4.yaml"});
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_NE(bad.err.find("no complete savepoint"), std::string::npos) << bad.err;
+  // Only directories under the coordinator's savepoint or checkpoint directory are read.
+  auto outside = ctl({"submit", "--from-savepoint", dir_, dir_ + "/p4.yaml"});
+  EXPECT_EQ(outside.exit_code, 2) << outside.out;
+  EXPECT_NE(outside.err.find("is not under the coordinator's savepoint directory"),
+            std::string::npos)
+      << outside.err;
 
   auto resumed = ctl_json({"submit", "--from-savepoint", path, dir_ + "/p4.yaml"});
   std::string id2 = text(resumed, "id");

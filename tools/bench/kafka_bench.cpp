@@ -26,6 +26,7 @@
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
 #include "operators/kafka/sink/progress_marker.hpp"
+#include "tools/bench/kafka_client.hpp"
 #include "tools/mock_kafka/mock_kafka.hpp"
 
 namespace vigil::bench {
@@ -43,11 +44,10 @@ constexpr auto drain_limit =
     std::chrono::seconds(10) + std::chrono::milliseconds(checkpoint_interval_ms);
 /// The consumer's poll timeout: how quickly it notices the end of the run.
 constexpr int consumer_poll_ms = 20;
-/// fetch.wait.max.ms of the benchmark's consumer of the output topics. librdkafka's mock broker
-/// answers a fetch that finds no data only after this wait, even if data arrives meanwhile.
+/// fetch.wait.max.ms of every consumer: kafka_source's (its `properties`) and the benchmark's
+/// of the output topics. librdkafka's mock broker answers a fetch that finds no data only after
+/// this wait, even if data arrives meanwhile (librdkafka's default is 500 ms).
 constexpr int consumer_fetch_wait_ms = 5;
-/// librdkafka's default fetch.wait.max.ms, which kafka_source's consumer uses.
-constexpr int librdkafka_default_fetch_wait_ms = 500;
 
 constexpr const char* in_topic = "in";
 constexpr const char* out_topic = "out";
@@ -60,31 +60,6 @@ int64_t now_us() {
       .count();
 }
 
-struct rd_kafka_deleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using kafka_handle = std::unique_ptr<rd_kafka_t, rd_kafka_deleter>;
-
-/// A librdkafka client of `type` with `settings`.
-result<kafka_handle> make_client(rd_kafka_type_t type,
-                                 const std::vector<std::pair<std::string, std::string>>& settings) {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [key, value] : settings) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return make_error(errc::internal, "librdkafka setting " + key + ": " + errstr);
-    }
-  }
-  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return make_error(errc::io_error, std::string("cannot create a Kafka client: ") + errstr);
-  }
-  return kafka_handle(rk);
-}
-
 /// The job: kafka_source `in` → kafka_sink `out` in `mode`, a checkpoint every second.
 std::string job_graph(const std::string& bootstrap, const std::string& mode) {
   return R"yaml(
@@ -95,7 +70,8 @@ nodes:
   - id: src
     operator: kafka_source
     config: {bootstrap: ")yaml" +
-         bootstrap + R"yaml(", topic: in}
+         bootstrap + R"yaml(", topic: in, properties: {fetch.wait.max.ms: )yaml" +
+         std::to_string(consumer_fetch_wait_ms) + R"yaml(}}
     output_schema:
       fields:
         - {name: seq, type: int64, required: true}
@@ -399,8 +375,8 @@ uint64_t complete_checkpoints(const fs::path& dir) {
 }
 
 /// One case: `mode` is "exactly_once" or "at_least_once" (the job with that sink mode), or
-/// broker_baseline (no job: the consumer reads topic `in` with librdkafka's default
-/// fetch.wait.max.ms, as kafka_source does). Prints its JSON line.
+/// broker_baseline (no job: the consumer reads topic `in` with the fetch.wait.max.ms
+/// kafka_source uses here). Prints its JSON line.
 status run_case(const std::string& mode, uint64_t records, double target_p99_ms,
                 const fs::path& dir) {
   const bool exactly_once = mode == "exactly_once";
@@ -425,8 +401,7 @@ status run_case(const std::string& mode, uint64_t records, double target_p99_ms,
       {{"bootstrap.servers", bootstrap}, {"linger.ms", "0"}, {"enable.idempotence", "true"}});
   if (!producer) return producer.err();
   visibility_tracker tracker(exactly_once, records);
-  if (auto st = baseline ? tracker.start(bootstrap, in_topic, librdkafka_default_fetch_wait_ms)
-                         : tracker.start(bootstrap, out_topic, consumer_fetch_wait_ms);
+  if (auto st = tracker.start(bootstrap, baseline ? in_topic : out_topic, consumer_fetch_wait_ms);
       !st) {
     return st;
   }

@@ -22,12 +22,12 @@ inline constexpr const char* kafka_e2e_latency_name = "kafka.e2e_latency";
 ///     transactions).
 /// Warm-up records go first until the first record is visible (the job has opened and, for
 /// exactly_once, completed a checkpoint); then 20,000 × `scale` measured records (at least
-/// 1,000). A third case, broker_baseline, runs no job: the consumer reads `in` itself with
-/// librdkafka's default fetch.wait.max.ms (500 ms, what kafka_source's consumer uses), which
-/// shows what the mock broker alone adds to one hop (it answers an empty fetch only after the
-/// full wait). Prints one JSON line per case: p50/p99/max/mean latency in ms, counts of
-/// measured, visible, missing and duplicate records, complete checkpoints and markers. Returns 0
-/// on success, 1 on a failure (on stderr).
+/// 1,000). kafka_source's consumer also gets fetch.wait.max.ms 5 (its `properties`), since the
+/// mock broker answers an empty fetch only after the full wait (librdkafka's default: 500 ms). A
+/// third case, broker_baseline, runs no job: the consumer reads `in` itself, which shows what
+/// the broker alone adds to one hop. Prints one JSON line per case: p50/p99/max/mean latency in ms,
+/// counts of measured, visible, missing and duplicate records, complete checkpoints and markers.
+/// Returns 0 on success, 1 on a failure (on stderr).
 int run_kafka_e2e_latency(double scale, const std::string& state_dir);
 
 }  // namespace vigil::bench

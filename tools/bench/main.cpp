@@ -14,6 +14,8 @@
 // and workers as processes) measures how long a cluster job's output stops when a worker dies.
 // kafka.e2e_latency (kafka_bench.hpp, only with --only: it runs ~25 s on an in-process mock Kafka
 // cluster) measures the latency from a record produced to Kafka to its visibility downstream.
+// clinical.sepsis_watch (clinical_bench.hpp) runs examples/sepsis-watch.yaml on a mock Kafka
+// cluster and an embedded cluster: observations/s end to end, and observation-to-alert latency.
 //
 //   vigil-bench                    run every benchmark
 //   vigil-bench --only NAME        run one (in this process)
@@ -33,6 +35,7 @@
 
 #include "bench_util.hpp"
 #include "checkpoint_bench.hpp"
+#include "clinical_bench.hpp"
 #include "coordinator/embedded_cluster.hpp"
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
@@ -389,8 +392,8 @@ int main(int argc, char** argv) {
 
   if (list) {
     for (const auto& b : benchmarks()) std::printf("%s\n", b.name.c_str());
-    std::printf("%s\n%s\n", vigil::bench::checkpoint_overhead_name,
-                vigil::bench::checkpoint_duration_name);
+    std::printf("%s\n%s\n%s\n", vigil::bench::checkpoint_overhead_name,
+                vigil::bench::clinical_sepsis_watch_name, vigil::bench::checkpoint_duration_name);
     std::printf("%s (only with --only)\n", parquet_bench_name);
     std::printf("%s (only with --only)\n", vigil::bench::recovery_time_name);
     std::printf("%s (only with --only)\n", vigil::bench::kafka_e2e_latency_name);
@@ -407,6 +410,8 @@ int main(int argc, char** argv) {
          return vigil::bench::run_checkpoint_overhead(
              window->graph, static_cast<uint64_t>(window->events * scale), scale, state_dir);
        }},
+      {vigil::bench::clinical_sepsis_watch_name,
+       [&] { return vigil::bench::run_clinical_sepsis_watch(scale, state_dir); }},
       {vigil::bench::checkpoint_duration_name,
        [&] { return vigil::bench::run_checkpoint_duration(scale, state_dir); }},
   };

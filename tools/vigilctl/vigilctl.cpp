@@ -1,10 +1,14 @@
 #include "tools/vigilctl/vigilctl.hpp"
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <ctime>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -24,13 +28,104 @@ std::string format_time_us(int64_t us) {
   return buf;
 }
 
+std::string token_hash_hex(std::string_view token) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  unsigned char hash[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(token.data(), token.size(), hash, &len, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kDigits[hash[i] >> 4]);
+    out.push_back(kDigits[hash[i] & 0xf]);
+  }
+  return out;
+}
+
 namespace {
 
 struct options {
   std::string coordinator = "127.0.0.1:7070";
   bool json = false;
   double timeout_s = 5;
+  std::string tls_ca;      ///< PEM CA bundle: use TLS and verify the coordinator against it.
+  std::string tls_cert;    ///< PEM client certificate (mTLS).
+  std::string tls_key;     ///< PEM private key of tls_cert.
+  std::string token_file;  ///< File holding the bearer token.
+  std::string token;       ///< Read from token_file, whitespace trimmed.
 };
+
+std::string trim_whitespace(const std::string& s) {
+  constexpr const char* kSpace = " \t\r\n";
+  auto first = s.find_first_not_of(kSpace);
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
+}
+
+/// The whole of a file, or an error message naming `flag` and the file.
+bool read_file(const std::string& path, const char* flag, std::string& text, std::ostream& err) {
+  std::ifstream in(path, std::ios::binary);
+  if (in.is_open()) {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.bad()) return true;
+  }
+  err << "vigilctl: " << flag << " " << path << ": cannot be read\n";
+  return false;
+}
+
+/// Whether `target` (host:port, [v6]:port, or a gRPC URI such as dns:///host:port) names this
+/// machine's loopback interface, where a token without TLS never crosses a network.
+bool is_loopback_address(std::string_view target) {
+  if (auto scheme = target.find(":///"); scheme != std::string_view::npos) {
+    target.remove_prefix(scheme + 4);
+  }
+  std::string_view host = target;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? 0 : host.find(']') - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || host.substr(0, 4) == "127.";
+}
+
+/// Channel credentials from the TLS options: insecure without any of them, else TLS (with a
+/// client certificate when --tls-cert and --tls-key are set). Reads the token file. False
+/// (after reporting on `err`) when a file cannot be read or the flags do not fit together.
+bool load_credentials(options& opts, std::shared_ptr<grpc::ChannelCredentials>& creds,
+                      std::ostream& err) {
+  if (!opts.token_file.empty()) {
+    std::string text;
+    if (!read_file(opts.token_file, "--token-file", text, err)) return false;
+    opts.token = trim_whitespace(text);
+    if (opts.token.empty()) {
+      err << "vigilctl: --token-file " << opts.token_file << ": empty\n";
+      return false;
+    }
+  }
+  if (opts.tls_cert.empty() != opts.tls_key.empty()) {
+    err << "vigilctl: --tls-cert and --tls-key go together: set both\n";
+    return false;
+  }
+  if (opts.tls_ca.empty() && opts.tls_cert.empty()) {
+    if (!opts.token.empty() && !is_loopback_address(opts.coordinator)) {
+      err << "vigilctl: a bearer token (--token-file) goes to " << opts.coordinator
+          << " only over TLS: set --tls-ca (without TLS, only a 127.0.0.1, ::1 or localhost "
+             "address, e.g. through a tunnel)\n";
+      return false;
+    }
+    creds = grpc::InsecureChannelCredentials();
+    return true;
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!opts.tls_ca.empty() && !read_file(opts.tls_ca, "--tls-ca", ssl.pem_root_certs, err)) {
+    return false;
+  }
+  if (!opts.tls_cert.empty()) {
+    if (!read_file(opts.tls_cert, "--tls-cert", ssl.pem_cert_chain, err)) return false;
+    if (!read_file(opts.tls_key, "--tls-key", ssl.pem_private_key, err)) return false;
+  }
+  creds = grpc::SslCredentials(ssl);
+  return true;
+}
 
 const char* state_name(v1::JobState state) {
   switch (state) {
@@ -102,6 +197,7 @@ nlohmann::json to_json(const v1::Job& job) {
           {"from_savepoint", job.from_savepoint()},
           {"last_savepoint", job.last_savepoint()},
           {"last_checkpoint_failure", job.last_checkpoint_failure()},
+          {"owner", job.owner()},
           {"subtasks", std::move(subtasks)}};
 }
 
@@ -118,9 +214,9 @@ nlohmann::json to_json(const v1::Worker& w) {
 /// One connection to the coordinator; every call gets its own deadline.
 class client {
  public:
-  explicit client(const options& opts)
+  client(const options& opts, const std::shared_ptr<grpc::ChannelCredentials>& creds)
       : opts_(opts),
-        channel_(grpc::CreateChannel(opts.coordinator, grpc::InsecureChannelCredentials())),
+        channel_(grpc::CreateChannel(opts.coordinator, creds)),
         jobs_(v1::JobService::NewStub(channel_)),
         cluster_(v1::ClusterService::NewStub(channel_)) {}
 
@@ -129,6 +225,7 @@ class client {
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::duration_cast<std::chrono::system_clock::duration>(
                           std::chrono::duration<double>(opts_.timeout_s)));
+    if (!opts_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + opts_.token);
     return ctx;
   }
 
@@ -273,6 +370,7 @@ int show_status(client& c, const options& opts, const std::string& job_id, std::
       {"name", job.name()},
       {"state", state_name(job.state())},
       {"submitted", format_time_us(job.submitted_at_us())}};
+  if (!job.owner().empty()) head.push_back({"owner", job.owner()});
   if (!job.error().empty()) head.push_back({"error", job.error()});
   if (job.checkpoints_completed() + job.checkpoints_failed() > 0) {
     head.push_back({"checkpoint", std::to_string(job.last_checkpoint()) + " (" +
@@ -354,6 +452,13 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
   app.add_option("--timeout", opts.timeout_s, "Deadline of each call, in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--tls-ca", opts.tls_ca,
+                 "Connect with TLS, verifying the coordinator against these PEM CA certificates");
+  app.add_option("--tls-cert", opts.tls_cert, "PEM client certificate (mTLS; with --tls-key)");
+  app.add_option("--tls-key", opts.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--token-file", opts.token_file,
+                 "File holding the bearer token sent as 'authorization: Bearer <token>'")
+      ->envname("VIGIL_TOKEN_FILE");
 
   std::string graph_path;
   std::string job_id;
@@ -382,6 +487,8 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
   auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a job");
   cancel_cmd->add_option("job", job_id, "Job id")->required();
   auto* workers_cmd = app.add_subcommand("workers", "List the workers");
+  auto* hash_cmd = app.add_subcommand(
+      "hash-token", "Read a token on stdin, print its SHA-256 hex for the --auth-tokens file");
 
   try {
     app.parse(argc, argv);
@@ -390,13 +497,25 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
     return code == 0 ? vigilctl_ok : vigilctl_invalid;
   }
 
+  if (hash_cmd->parsed()) {
+    std::string token((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    token = trim_whitespace(token);
+    if (token.empty()) {
+      err << "vigilctl: hash-token: no token on stdin\n";
+      return vigilctl_invalid;
+    }
+    out << token_hash_hex(token) << "\n";
+    return vigilctl_ok;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (!load_credentials(opts, creds, err)) return vigilctl_invalid;
   if (savepoint_cmd->parsed() || stop_cmd->parsed()) {
     options waiting = opts;
     waiting.timeout_s = std::max(opts.timeout_s, wait_s);
-    client c(waiting);
+    client c(waiting, creds);
     return savepoint(c, waiting, job_id, stop_cmd->parsed(), out, err);
   }
-  client c(opts);
+  client c(opts, creds);
   if (submit_cmd->parsed()) return submit(c, opts, graph_path, from_savepoint, out, err);
   if (list_cmd->parsed()) return list(c, opts, out, err);
   if (status_cmd->parsed()) return show_status(c, opts, job_id, out, err);

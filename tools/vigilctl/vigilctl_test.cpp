@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "coordinator/api_server.hpp"
+#include "coordinator/auth.hpp"
 #include "coordinator/testing/fake_coordinator.hpp"
 
 namespace vigil {
@@ -244,6 +246,56 @@ TEST_F(VigilctlTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run({"frobnicate"}).code, 2);
   EXPECT_EQ(run({"--timeout", "0", "list"}).code, 2);
   EXPECT_EQ(run({"--help"}).code, 0);
+}
+
+TEST_F(VigilctlTest, TheTokenFileIsSentTrimmedAndTheOwnerShown) {
+  auto tokens = token_table::parse("ana author " + token_hash_hex("s3cret") + "\n", "tokens");
+  ASSERT_TRUE(tokens.ok()) << tokens.err().message;
+  auto secured = api_server::start(core_, host_port{"127.0.0.1", 0}, {}, api_security{&*tokens});
+  ASSERT_TRUE(secured.ok());
+  auto address = (*secured)->address();
+
+  auto anonymous = run({"submit", file("g.yaml", kGraph)}, address);
+  EXPECT_EQ(anonymous.code, 1);
+  EXPECT_NE(anonymous.err.find("vigilctl: unauthenticated: "), std::string::npos) << anonymous.err;
+  auto token = file("ana.token", "  s3cret\n\n");
+  auto submitted = run({"--token-file", token, "submit", file("g.yaml", kGraph)}, address);
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  auto status = run({"--token-file", token, "status", "job-1"}, address);
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_NE(status.out.find("\nowner      ana\n"), std::string::npos) << status.out;
+  auto json = run({"--token-file", token, "--json", "status", "job-1"}, address);
+  EXPECT_EQ(nlohmann::json::parse(json.out)["owner"], "ana");
+}
+
+TEST_F(VigilctlTest, BadCredentialFlagsExitTwoNamingTheFlag) {
+  auto missing = (dir_ / "missing.token").string();
+  auto r = run({"--token-file", missing, "list"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "vigilctl: --token-file " + missing + ": cannot be read\n");
+  r = run({"--token-file", file("empty.token", " \n"), "list"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(": empty"), std::string::npos) << r.err;
+  r = run({"--tls-cert", file("c.pem", "x"), "list"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "vigilctl: --tls-cert and --tls-key go together: set both\n");
+  r = run({"--tls-ca", (dir_ / "no-ca.pem").string(), "list"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--tls-ca "), std::string::npos) << r.err;
+  // A token never crosses a network in clear text; loopback addresses are allowed.
+  const std::string token = file("t.token", "s3cret\n");
+  for (std::string remote : {"vigil.example.org:7070", "10.0.0.7:7070", "dns:///vigil:7070"}) {
+    r = run({"--token-file", token, "list"}, remote);
+    EXPECT_EQ(r.code, 2) << remote;
+    EXPECT_NE(r.err.find("only over TLS: set --tls-ca"), std::string::npos) << r.err;
+  }
+  r = run({"--token-file", token, "list"}, "localhost:1");
+  EXPECT_EQ(r.err.find("only over TLS"), std::string::npos) << r.err;
+}
+
+TEST(TokenHashHex, IsTheSha256OfTheToken) {
+  EXPECT_EQ(token_hash_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(FormatTable, AlignsColumnsWithoutTrailingSpaces) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/config.hpp"
+#include "metrics/registry.hpp"
 #include "operators/connectors/client_properties.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "operators/kafka/sink/progress_marker.hpp"
@@ -78,6 +79,10 @@ class kafka_sink final : public operator_base {
   status open(operator_context& ctx) override {
     ctx_ = &ctx;
     sink_id_ = ctx.job_name + "/" + ctx.node_id + "/" + std::to_string(ctx.subtask_index);
+    committed_metric_ = metrics::series(metrics::family().kafka_sink_records_committed,
+                                        {{"job", ctx.job_name},
+                                         {"operator", ctx.node_id},
+                                         {"subtask", std::to_string(ctx.subtask_index)}});
     attempt_ = kafka::random_id();
     run_ = kafka::random_id();
     kafka::txn_client_config cc;
@@ -306,7 +311,11 @@ class kafka_sink final : public operator_base {
       }
       return client_->commit_transaction();
     }();
-    if (!st) {
+    if (st && committed_metric_) {
+      size_t records = 0;
+      for (size_t i = 0; i < group; ++i) records += pending_[i].size();
+      committed_metric_->Increment(static_cast<double>(records));
+    } else if (!st) {
       if (auto aborted = client_->abort_transaction(); !aborted) {
         spdlog::debug("{}abort: {}", who(), aborted.err().message);
       }
@@ -364,7 +373,9 @@ class kafka_sink final : public operator_base {
   int64_t next_retry_us_ = 0;
   int64_t backoff_us_ = first_backoff_us;
   uint64_t failed_messages_ = 0;  ///< at_least_once: messages that could not be written.
-  std::string failure_;           ///< The first of them.
+  /// vigil_kafka_sink_records_committed_total{job, operator, subtask} (exactly_once).
+  metrics::series<prometheus::Counter> committed_metric_;
+  std::string failure_;  ///< The first of them.
   std::string epoch_text_;
   std::string key_scratch_;
   std::string value_scratch_;

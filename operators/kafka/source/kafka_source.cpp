@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "metrics/registry.hpp"
 #include "operators/connectors/client_properties.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "operators/connectors/json_record_reader.hpp"
@@ -31,6 +32,8 @@ struct kafka_source_params {
   std::string topic;
   std::string group_id;  ///< Empty: "vigil-<job>-<node>".
   int event_time_index = -1;
+  bool raw =
+      false;  ///< format raw: value, key and timestamp as they are (kafka_source_raw_schema).
   start_mode start = start_mode::earliest;
   int64_t start_us = 0;  ///< With start_mode::timestamp.
   int64_t max_out_of_orderness_us = 0;
@@ -106,6 +109,14 @@ class kafka_source final : public operator_base {
     }
     VIGIL_TRY(resolve_start_offsets(deadline));
     watermarks_.reset(parts_.size(), now_us());
+    for (const partition_state& p : parts_) {
+      lag_.emplace_back(metrics::family().kafka_consumer_lag,
+                        prometheus::Labels{{"job", ctx.job_name},
+                                           {"operator", ctx.node_id},
+                                           {"subtask", std::to_string(ctx.subtask_index)},
+                                           {"topic", params_.topic},
+                                           {"partition", std::to_string(p.id)}});
+    }
     return {};
   }
 
@@ -174,6 +185,7 @@ class kafka_source final : public operator_base {
     report_broker_errors(now);
     if (params_.bounded && all_done()) return {poll_result::state::finished, 0, max_watermark};
     keep_backlogged_partitions_active(now);
+    if (now >= lag_due_us_) update_lag(now);
     const int64_t wm = watermarks_.advance(now);
     if (delivered > 0) return {poll_result::state::more, 0, wm};
     return {poll_result::state::no_data, retry_after_us, wm};
@@ -425,7 +437,7 @@ class kafka_source final : public operator_base {
                  ts_ms < 0 ? "the message has no timestamp and no event_time_field is configured"
                            : "the message timestamp " + std::to_string(ts_ms) + " is out of range",
                  value, false, 0);
-    } else if (reader_.read(value, out_, ts_us)) {
+    } else if (params_.raw ? read_raw(m, value, ts_us) : reader_.read(value, out_, ts_us)) {
       watermarks_.on_record(static_cast<size_t>(slot), reader_.event_time(), now);
     } else {
       push_error(m, reader_.reason(), value, has_ts, ts_us);
@@ -455,9 +467,44 @@ class kafka_source final : public operator_base {
     }
   }
 
+  /// vigil_kafka_consumer_lag_records: the high watermark librdkafka last saw (its cache, no
+  /// request) minus the next offset to read, per partition, at most once per lag_interval_us.
+  void update_lag(int64_t now) {
+    lag_due_us_ = now + lag_interval_us;
+    if (consumer_ == nullptr) return;
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      const partition_state& p = parts_[i];
+      int64_t low = 0;
+      int64_t high = p.end_offset;
+      if (!params_.bounded &&
+          (rd_kafka_get_watermark_offsets(consumer_, params_.topic.c_str(), p.id, &low, &high) !=
+               RD_KAFKA_RESP_ERR_NO_ERROR ||
+           high < 0)) {
+        continue;
+      }
+      lag_[i]->Set(static_cast<double>(std::max<int64_t>(0, high - p.next_offset)));
+    }
+  }
+
   int slot_index(int32_t partition) const {
     if (partition < 0 || partition >= static_cast<int32_t>(slot_of_.size())) return -1;
     return slot_of_[partition];
+  }
+
+  /// format raw: stages the value, the key and the timestamp `ts_us` and appends them to out_.
+  bool read_raw(const rd_kafka_message_t& m, std::string_view value, int64_t ts_us) {
+    reader_.begin();
+    staged_value& v = reader_.value(0);
+    v.present = true;
+    reader_.stage_string(0, value);
+    staged_value& k = reader_.value(1);
+    k.present = true;
+    k.null = m.key == nullptr;
+    if (!k.null) reader_.stage_string(1, {static_cast<const char*>(m.key), m.key_len});
+    staged_value& t = reader_.value(2);
+    t.present = true;
+    t.i = ts_us;
+    return reader_.commit(out_, ts_us);
   }
 
   void push_error(const rd_kafka_message_t& m, std::string_view reason, std::string_view raw,
@@ -497,6 +544,9 @@ class kafka_source final : public operator_base {
   rd_kafka_t* consumer_ = nullptr;
   std::vector<partition_state> parts_;
   std::vector<int> slot_of_;  ///< Partition id -> index in parts_, or -1 (another subtask's).
+  static constexpr int64_t lag_interval_us = 1'000'000;
+  std::vector<metrics::series<prometheus::Gauge>> lag_;  ///< Parallel to parts_.
+  int64_t lag_due_us_ = 0;
   bool assigned_ = false;
   json_record_reader reader_;
   partition_watermarks watermarks_;
@@ -589,6 +639,20 @@ class kafka_source_factory final : public operator_factory {
     auto et_field = r.string_or("event_time_field", "");
     if (!et_field) return et_field.err();
 
+    auto format = r.string_or("format", "json");
+    if (!format) return format.err();
+    if (*format == "raw") {
+      kp.raw = true;
+      if (!et_field->empty()) {
+        return config_reader::key_error(
+            "event_time_field",
+            "not with format raw (the event time is the message's Kafka timestamp)");
+      }
+    } else if (*format != "json") {
+      return config_reader::key_error("format",
+                                      "expected \"json\" or \"raw\", got \"" + *format + "\"");
+    }
+
     auto start = r.string_or("start", "earliest");
     if (!start) return start.err();
     if (*start == "earliest") {
@@ -651,12 +715,21 @@ class kafka_source_factory final : public operator_factory {
 
     if (auto st = r.finish(); !st) return st.err();
 
-    if (ctx.declared_output == nullptr || ctx.declared_output->size() == 0) {
+    if (kp.raw) {
+      if (ctx.declared_output != nullptr && ctx.declared_output->size() != 0 &&
+          !(*ctx.declared_output == *kafka_source_raw_schema())) {
+        return make_error(errc::invalid_graph,
+                          "output_schema: with format raw, kafka_source's output is " +
+                              kafka_source_raw_schema()->to_string() +
+                              "; leave output_schema out or declare exactly that");
+      }
+      kp.schema = kafka_source_raw_schema();
+    } else if (ctx.declared_output == nullptr || ctx.declared_output->size() == 0) {
       return make_error(errc::invalid_graph,
                         "output_schema: required for kafka_source (the fields of the messages' "
                         "JSON objects)");
     }
-    kp.schema = ctx.declared_output;
+    if (!kp.raw) kp.schema = ctx.declared_output;
     if (!et_field->empty()) {
       kp.event_time_index = kp.schema->index_of(*et_field);
       if (kp.event_time_index < 0) {
@@ -689,6 +762,15 @@ schema_ptr kafka_source_errors_schema() {
       {"offset", type_id::int64, false},
       {"reason", type_id::string, false},
       {"raw", type_id::string, false},
+  });
+  return s;
+}
+
+schema_ptr kafka_source_raw_schema() {
+  static const schema_ptr s = make_schema({
+      {"raw", type_id::string, false},
+      {"key", type_id::string, true},
+      {"timestamp", type_id::timestamp, false},
   });
   return s;
 }

@@ -5,9 +5,12 @@
 
 #include "runtime/operator.hpp"
 
-/// `kafka_source`: reads a Kafka topic whose message values are JSON objects.
+/// `kafka_source`: reads a Kafka topic whose message values are JSON objects (format json) or
+/// any bytes (format raw).
 ///
-/// The record schema is the node's declared `output_schema:` (read like file_source's JSON lines).
+/// format json: the record schema is the node's declared `output_schema:` (read like
+/// file_source's JSON lines). format raw: the schema is kafka_source_raw_schema() and the event
+/// time the message's Kafka timestamp.
 /// Output ports: "out" (the records) and "errors" (partition int64, offset int64, reason string,
 /// raw string) for every message that cannot become a record; nothing is dropped silently.
 ///
@@ -25,6 +28,10 @@ namespace vigil {
 schema_ptr kafka_source_errors_schema();
 
 inline constexpr size_t kafka_source_raw_limit = 65536;
+
+/// The output schema with format raw: raw string (the message value), key string? (the message
+/// key; null without one), timestamp timestamp (the Kafka timestamp, also the event time).
+schema_ptr kafka_source_raw_schema();
 
 /// The factory of operator `kafka_source`.
 std::unique_ptr<operator_factory> make_kafka_source_factory();

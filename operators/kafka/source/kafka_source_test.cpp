@@ -80,8 +80,10 @@ struct message {
 };
 
 /// Produces `messages` in order and waits until the broker acknowledged them all.
+/// `keys[i]`, when given, is the record key of messages[i].
 void produce(const std::string& bootstrap, const std::string& topic,
-             const std::vector<message>& messages) {
+             const std::vector<message>& messages,
+             const std::vector<std::optional<std::string>>& keys = {}) {
   char errstr[512] = {};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr),
@@ -89,13 +91,18 @@ void produce(const std::string& bootstrap, const std::string& topic,
   ASSERT_EQ(rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof errstr), RD_KAFKA_CONF_OK);
   rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   ASSERT_NE(producer, nullptr) << errstr;
-  for (const message& m : messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const message& m = messages[i];
+    const std::optional<std::string>* k = i < keys.size() ? &keys[i] : nullptr;
     void* payload = m.value ? const_cast<char*>(m.value->data()) : nullptr;
     const size_t len = m.value ? m.value->size() : 0;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(m.partition),
-        RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_TIMESTAMP(m.timestamp_ms),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    void* key = k && *k ? const_cast<char*>((*k)->data()) : nullptr;
+    const size_t key_len = k && *k ? (*k)->size() : 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+                          RD_KAFKA_V_PARTITION(m.partition), RD_KAFKA_V_VALUE(payload, len),
+                          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_TIMESTAMP(m.timestamp_ms),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
   }
   EXPECT_EQ(rd_kafka_flush(producer, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -568,6 +575,56 @@ TEST_F(KafkaSourceTest, PropertiesAreCheckedAndReachTheConsumer) {
   EXPECT_EQ(h.rows(0),
             (std::vector<std::string>{obs_row(1, jan1_2026), obs_row(2, jan1_2026 + sec)}));
   h.finish();
+}
+
+TEST_F(KafkaSourceTest, RawFormatKeepsValueKeyAndTimestamp) {
+  const int64_t t0_ms = jan1_2026 / 1000;
+  const std::string hl7 = "MSH|^~\\&|A|B|C|D|20260101000000||ORU^R01|m1|P|2.5\rPID|||p1";
+  produce(bootstrap(), "one", {{0, hl7, t0_ms}, {0, std::string("not json {"), t0_ms + 1000}},
+          {"p1", std::nullopt});
+  config_map c = cfg({{"bootstrap", str(bootstrap())},
+                      {"topic", str("one")},
+                      {"format", str("raw")},
+                      {"bounded", config_value::of_bool(true)}});
+  operator_registry plain;
+  plain.add(make_kafka_source_factory());
+  auto p = operator_harness::try_plan(plain, "kafka_source", c, {});
+  ASSERT_TRUE(p) << p.err().message;
+  EXPECT_EQ((*p)->outputs[0].schema->to_string(), kafka_source_raw_schema()->to_string());
+  operator_harness h(plain, "kafka_source", c, {}, 0, 1, 1024);
+  run_to_end(h);
+  const auto& batches = h.batches(0);
+  std::vector<std::tuple<std::string, std::string, int64_t, int64_t>> rows;
+  for (const auto& b : batches) {
+    for (size_t r = 0; r < b->num_rows(); ++r) {
+      rows.emplace_back(
+          std::string(b->columns[0].string_at(r)),
+          b->columns[1].is_null(r) ? "<null>" : std::string(b->columns[1].string_at(r)),
+          b->columns[2].ints[r], b->event_time[r]);
+    }
+  }
+  const int64_t t0 = t0_ms * 1000;
+  EXPECT_EQ(rows, (std::vector<std::tuple<std::string, std::string, int64_t, int64_t>>{
+                      {hl7, "p1", t0, t0}, {"not json {", "<null>", t0 + sec, t0 + sec}}));
+  EXPECT_TRUE(h.batches(1).empty());
+  h.finish();
+
+  auto error_of = [&](config_map config) {
+    auto q = operator_harness::try_plan(plain, "kafka_source", config, {});
+    return q ? std::string() : q.err().message;
+  };
+  config_map bad_format = c;
+  for (auto& [key, value] : bad_format) {
+    if (key == "format") value = str("avro");
+  }
+  EXPECT_EQ(error_of(bad_format), "config.format: expected \"json\" or \"raw\", got \"avro\"");
+  config_map with_time = c;
+  with_time.emplace_back("event_time_field", str("timestamp"));
+  EXPECT_EQ(error_of(with_time).rfind("config.event_time_field: not with format raw", 0), 0u);
+  // A declared schema other than the raw one is refused, naming output_schema.
+  auto q = operator_harness::try_plan(registry_, "kafka_source", c, {});
+  ASSERT_FALSE(q);
+  EXPECT_EQ(q.err().message.rfind("output_schema: with format raw", 0), 0u) << q.err().message;
 }
 
 TEST(KafkaSourceStateTest, RoundTripsAndRefusesUnknownVersions) {

@@ -26,8 +26,8 @@ class fake_coordinator final : public coordinator_api {
   explicit fake_coordinator(std::vector<worker_info> workers)
       : registry_(make_builtin_registry()), workers_(std::move(workers)) {}
 
-  result<job_info> submit(const v1::JobGraph& graph,
-                          const std::string& from_savepoint = {}) override {
+  result<job_info> submit(const v1::JobGraph& graph, const std::string& from_savepoint = {},
+                          const std::string& owner = {}) override {
     auto plan = plan_job(graph, registry_);
     if (!plan) return plan.err();
     uint32_t needed = 0;
@@ -50,6 +50,7 @@ class fake_coordinator final : public coordinator_api {
     job.name = graph.name();
     job.submitted_at_us = static_cast<int64_t>(next_id_) * 1000;
     job.from_savepoint = from_savepoint;
+    job.owner = owner;
     size_t slot = 0;
     for (const auto& n : plan->nodes) {
       for (uint32_t i = 0; i < n.parallelism; ++i) {

@@ -1,0 +1,809 @@
+#include "clinical_bench.hpp"
+
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "coordinator/embedded_cluster.hpp"
+#include "engine/engine.hpp"
+#include "graph/graph_variables.hpp"
+#include "graph/yaml_loader.hpp"
+#include "lake/delta_log.hpp"
+#include "operators/connectors/json_format.hpp"
+#include "operators/kafka/sink/progress_marker.hpp"
+#include "tools/bench/kafka_client.hpp"
+#include "tools/demo/demo.hpp"
+#include "tools/mock_kafka/mock_kafka.hpp"
+#include "tools/replay/kafka_output.hpp"
+#include "tools/replay/replay.hpp"
+
+namespace vigil::bench {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+/// Observations of the throughput case at scale 1.
+constexpr uint64_t throughput_observations = 2'000'000;
+/// Partitions of fhir.raw in the throughput case; the mock broker keeps ~5 MB of each.
+constexpr int throughput_partitions = 64;
+/// Partitions of fhir.raw in the latency case, as in vigil-demo.
+constexpr int latency_partitions = 4;
+/// Messages the throughput feeder may be ahead of the bronze table (~600 bytes each: ~2 MB per
+/// partition).
+constexpr uint64_t backlog_limit = 200'000;
+constexpr double target_observations_per_second = 200'000;
+constexpr int64_t checkpoint_interval_ms = 1000;
+/// Observations per second of the latency case's feed (two per patient).
+constexpr int64_t latency_rate_per_second = 400;
+/// Measured seconds of the latency case at scale 1.
+constexpr double latency_seconds = 30;
+constexpr uint64_t latency_min_patients = 200;
+/// The sources' max_out_of_orderness in the latency case (the example's is 2h).
+constexpr const char* latency_out_of_orderness = "10ms";
+constexpr double latency_out_of_orderness_ms = 10;
+constexpr double target_p99_at_least_once_ms = 100;
+constexpr double target_p99_exactly_once_ms = checkpoint_interval_ms + 250;
+/// How long the job may take to make its first alert visible.
+constexpr auto warmup_limit = 60s;
+/// How long after the last measured observation every alert must be visible.
+constexpr auto drain_limit = 10s + std::chrono::milliseconds(checkpoint_interval_ms);
+/// How long the throughput job may take to read what was loaded.
+constexpr auto read_limit = 600s;
+constexpr int consumer_poll_ms = 20;
+constexpr int consumer_fetch_wait_ms = 5;
+
+constexpr const char* tables[] = {"bronze_messages", "silver_observations", "gold_scores",
+                                  "gold_alerts"};
+/// The replay columns the latency feed sends (replay_columns indices).
+constexpr size_t heart_rate_column = 0;
+constexpr size_t resp_rate_column = 6;
+
+/// µs since the Unix epoch on the system clock: event times, Kafka timestamps and latencies.
+int64_t wall_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+/// The example graph's text with its settings expanded; `out_of_orderness`, when not empty,
+/// replaces the sources' max_out_of_orderness.
+result<v1::JobGraph> bench_graph(const std::map<std::string, std::string, std::less<>>& settings,
+                                 std::string_view out_of_orderness) {
+  const fs::path file = fs::path(VIGIL_EXAMPLES_DIR) / "sepsis-watch.yaml";
+  std::ifstream in(file);
+  if (!in) return make_error(errc::io_error, file.string() + ": cannot open file");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string graph = text.str();
+  if (graph.find("checkpoints: {interval_ms: " + std::to_string(checkpoint_interval_ms) + "}") ==
+      std::string::npos) {
+    return make_error(errc::failed_precondition, file.string() +
+                                                     ": expected checkpoints: {interval_ms: " +
+                                                     std::to_string(checkpoint_interval_ms) + "}");
+  }
+  if (!out_of_orderness.empty()) {
+    constexpr std::string_view example = "max_out_of_orderness: 2h";
+    int replaced = 0;
+    for (size_t at = graph.find(example); at != std::string::npos;
+         at = graph.find(example, at + 1)) {
+      graph.replace(at, example.size(), "max_out_of_orderness: " + std::string(out_of_orderness));
+      ++replaced;
+    }
+    if (replaced != 2) {
+      return make_error(errc::failed_precondition,
+                        file.string() + ": expected two sources with max_out_of_orderness: 2h");
+    }
+  }
+  auto expanded =
+      expand_graph_variables(graph, [&](std::string_view name) -> std::optional<std::string> {
+        if (auto it = settings.find(name); it != settings.end()) return it->second;
+        return std::nullopt;
+      });
+  if (!expanded) return with_context(file.string() + ": ", expanded.err());
+  auto parsed = parse_graph_yaml(*expanded);
+  if (!parsed) return with_context(file.string() + ": ", parsed.err());
+  return parsed;
+}
+
+/// The topics of the graph on a fresh mock cluster, fhir.raw with `fhir_partitions` partitions.
+result<std::unique_ptr<tools::mock_kafka_cluster>> start_kafka(int fhir_partitions) {
+  return tools::mock_kafka_cluster::start(1, {{"hl7.raw", 4, 1},
+                                              {"fhir.raw", fhir_partitions, 1},
+                                              {"dead-letters", 1, 1},
+                                              {"alerts", 2, 1},
+                                              {"alerts.progress", 1, 1}});
+}
+
+/// An embedded cluster of two workers like vigil-demo's, state and checkpoints below `dir`.
+result<std::unique_ptr<embedded_cluster>> start_cluster(const fs::path& dir) {
+  static const operator_registry registry = make_builtin_registry();
+  embedded_cluster_options co;
+  co.workers = 2;
+  co.slots_per_worker = 16;
+  co.state_dir = dir / "state";
+  co.checkpoint_dir = dir / "checkpoints";
+  return embedded_cluster::start(co, registry);
+}
+
+/// The records in the first `partitions` partitions of `topic` (high minus low watermark).
+result<uint64_t> count_topic(const std::string& bootstrap, const char* topic, int partitions) {
+  auto c = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                           {"group.id", "vigil-bench-count"},
+                                           {"enable.auto.commit", "false"}});
+  if (!c) return c.err();
+  uint64_t n = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(c->get(), topic, p, &low, &high, 10'000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return make_error(errc::io_error,
+                        std::string("offsets of ") + topic + ": " + rd_kafka_err2str(err));
+    }
+    n += static_cast<uint64_t>(high - low);
+  }
+  return n;
+}
+
+/// The bundled stays replicated until they hold at least `observations` measured cells.
+result<std::vector<replay::patient_stay>> replicated_stays(uint64_t observations) {
+  auto files = replay::list_psv_files({(fs::path(VIGIL_EXAMPLES_DIR) / "data/physionet2019")});
+  if (!files) return files.err();
+  std::vector<replay::patient_stay> originals;
+  uint64_t per_copy = 0;
+  for (const auto& f : *files) {
+    auto stay = replay::read_psv(f);
+    if (!stay) return stay.err();
+    for (const auto& row : stay->rows) per_copy += replay::measured_count(row);
+    originals.push_back(std::move(*stay));
+  }
+  if (per_copy == 0) return make_error(errc::failed_precondition, "the sample has no observations");
+  const uint64_t copies = std::max<uint64_t>(1, (observations + per_copy - 1) / per_copy);
+  std::vector<replay::patient_stay> stays;
+  stays.reserve(copies * originals.size());
+  for (uint64_t k = 0; k < copies; ++k) {
+    for (const auto& s : originals) {
+      stays.push_back({s.patient + "-r" + std::to_string(k), s.rows});
+    }
+  }
+  return stays;
+}
+
+/// Sends to `inner` while at most backlog_limit messages are ahead of `consumed()` (the rows of
+/// the bronze table); waits otherwise.
+class throttled_output final : public replay::message_output {
+ public:
+  throttled_output(std::unique_ptr<replay::message_output> inner,
+                   std::function<uint64_t()> consumed)
+      : inner_(std::move(inner)), consumed_(std::move(consumed)) {}
+
+  status send(std::string_view key, std::string_view payload, int64_t sent_at_us) override {
+    const uint64_t sent = sent_.load(std::memory_order_relaxed);
+    if (sent >= consumed_seen_ + backlog_limit) {
+      const auto deadline = std::chrono::steady_clock::now() + stall_limit;
+      mark_blocked();
+      // The bronze table grows once per checkpoint and tells no one: it is polled.
+      while (sent >= consumed_seen_ + backlog_limit) {
+        if (stop_.load()) return make_error(errc::failed_precondition, "feeding stopped");
+        if (std::chrono::steady_clock::now() > deadline) {
+          return make_error(
+              errc::failed_precondition,
+              "the job read nothing for " + std::to_string(stall_limit.count()) + " s");
+        }
+        std::this_thread::sleep_for(20ms);
+        consumed_seen_ = consumed_();
+      }
+    }
+    VIGIL_TRY(inner_->send(key, payload, sent_at_us));
+    sent_.store(sent + 1, std::memory_order_relaxed);
+    return {};
+  }
+
+  status finish() override {
+    auto st = inner_->finish();
+    mark_blocked();
+    return st;
+  }
+
+  /// Waits until send() first waits for the job, or the feed has ended.
+  void wait_blocked_or_done() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return blocked_; });
+  }
+
+  /// Makes a waiting send() fail.
+  void stop() { stop_.store(true); }
+
+  /// Messages sent so far.
+  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr auto stall_limit = std::chrono::seconds(120);
+
+  void mark_blocked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocked_ = true;
+    cv_.notify_all();
+  }
+
+  std::unique_ptr<replay::message_output> inner_;
+  std::function<uint64_t()> consumed_;
+  uint64_t consumed_seen_ = 0;  ///< Feeder thread only.
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool blocked_ = false;  ///< Guarded by mu_.
+};
+
+status run_throughput(double scale, const fs::path& dir) {
+  auto stays = replicated_stays(
+      std::max<uint64_t>(1, static_cast<uint64_t>(throughput_observations * scale)));
+  if (!stays) return stays.err();
+  fs::create_directories(dir / "lake");
+  const fs::path key_file = dir / "pseudonym.key";
+  VIGIL_TRY(demo::write_pseudonym_key(key_file));
+  auto kafka = start_kafka(throughput_partitions);
+  if (!kafka) return with_context("mock Kafka: ", kafka.err());
+  const std::string bootstrap = (*kafka)->bootstrap();
+
+  // The mock broker keeps only ~5 MB per partition (it drops the oldest messages), so the
+  // feeder stays at most backlog_limit messages ahead of the bronze table: it pre-loads that
+  // many before the job starts, then tops up while the job reads.
+  const fs::path bronze = dir / "lake" / "bronze_messages";
+  auto output = replay::kafka_output::connect(bootstrap, "fhir.raw", 60s);
+  if (!output) return output.err();
+  throttled_output feeder(std::move(*output), [&] { return demo::delta_table_rows(bronze); });
+  replay::replay_options ro;
+  ro.format = replay::message_format::fhir;
+  ro.base_time = *parse_timestamp_iso("2026-01-01T00:00:00Z");
+  ro.speed = 0;
+  const auto load_start = std::chrono::steady_clock::now();
+  auto replayed =
+      std::async(std::launch::async, [&] { return replay::replay(*stays, ro, feeder); });
+  // Unblocks the feeder on every way out, before `replayed` waits for it.
+  struct stop_on_exit {
+    throttled_output& feeder;
+    ~stop_on_exit() { feeder.stop(); }
+  } stop_feeder{feeder};
+  feeder.wait_blocked_or_done();
+  const double preload_seconds = seconds_since(load_start);
+  const uint64_t preloaded = feeder.sent();
+
+  auto graph = bench_graph({{"VIGIL_KAFKA", bootstrap},
+                            {"VIGIL_LAKE", (dir / "lake").string()},
+                            {"VIGIL_PSEUDONYM_KEY_FILE", key_file.string()},
+                            {"VIGIL_ALERTS_MODE", "exactly_once"},
+                            {"VIGIL_KAFKA_FETCH_WAIT_MS", "10"}},
+                           "");
+  if (!graph) return graph.err();
+  auto cluster = start_cluster(dir);
+  if (!cluster) return with_context("embedded cluster: ", cluster.err());
+  cluster_coordinator& coordinator = (*cluster)->coordinator();
+
+  const double cpu0 = cpu_seconds();
+  const auto started = std::chrono::steady_clock::now();
+  auto job = coordinator.submit(*graph);
+  if (!job) return job.err();
+  double read_seconds = 0;
+  std::optional<replay::replay_counts> counts;
+  for (;;) {
+    auto j = coordinator.wait(job->id, 100ms);
+    if (!j) return j.err();
+    if (j->state != job_state::running && j->state != job_state::pending) {
+      feeder.stop();
+      return make_error(errc::internal,
+                        "job " + job->id + " ended before its input was read: " + j->error);
+    }
+    if (!counts && replayed.wait_for(0s) == std::future_status::ready) {
+      auto c = replayed.get();
+      if (!c) return with_context("feeding fhir.raw: ", c.err());
+      counts = *c;
+    }
+    if (j->state == job_state::running && counts &&
+        demo::delta_table_rows(bronze) >= counts->messages) {
+      read_seconds = seconds_since(started);
+      VIGIL_TRY(coordinator.end_input(job->id));
+      break;
+    }
+    if (std::chrono::steady_clock::now() - started > read_limit) {
+      feeder.stop();
+      return make_error(errc::failed_precondition, "the job did not read its input in time");
+    }
+  }
+  job_info finished;
+  for (;;) {
+    auto j = coordinator.wait(job->id, 1s);
+    if (!j) return j.err();
+    if (j->state == job_state::finished) {
+      finished = *j;
+      break;
+    }
+    if (j->state != job_state::running) {
+      return make_error(errc::internal, "job " + job->id + " did not finish: " + j->error);
+    }
+    if (std::chrono::steady_clock::now() - started > read_limit) {
+      return make_error(errc::failed_precondition, "the job did not drain in time");
+    }
+  }
+  const double seconds = seconds_since(started);
+  const double cpu = cpu_seconds() - cpu0;
+
+  std::string rows;
+  for (const char* t : tables) {
+    rows += std::string(rows.empty() ? "" : ",") + "\"" + t +
+            "\":" + std::to_string(demo::delta_table_rows(dir / "lake" / t));
+  }
+  auto dead = count_topic(bootstrap, "dead-letters", 1);
+  if (!dead) return dead.err();
+  std::printf(
+      "{\"name\":\"%s\",\"case\":\"throughput\",\"observations\":%llu,\"patients\":%llu,"
+      "\"preloaded\":%llu,\"preload_seconds\":%.3f,\"read_seconds\":%.3f,\"seconds\":%.3f,"
+      "\"observations_per_second\":%.0f,\"cpu_seconds\":%.3f,"
+      "\"observations_per_cpu_second\":%.0f,\"checkpoints\":%llu,\"rows\":{%s},"
+      "\"dead_letters\":%llu,\"peak_rss_bytes\":%ld,"
+      "\"target_observations_per_second\":%.0f}\n",
+      clinical_sepsis_watch_name, static_cast<unsigned long long>(counts->observations),
+      static_cast<unsigned long long>(counts->patients), static_cast<unsigned long long>(preloaded),
+      preload_seconds, read_seconds, seconds, counts->observations / seconds, cpu,
+      counts->observations / cpu, static_cast<unsigned long long>(finished.checkpoints_completed),
+      rows.c_str(), static_cast<unsigned long long>(*dead), peak_rss_bytes(),
+      target_observations_per_second);
+  std::fflush(stdout);
+  return {};
+}
+
+/// The value of header `name`, or an empty view.
+std::string_view header_of(rd_kafka_headers_t* headers, const char* name) {
+  const void* value = nullptr;
+  size_t size = 0;
+  if (headers == nullptr ||
+      rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return {};
+  }
+  return {static_cast<const char*>(value), size};
+}
+
+/// What the alert consumer measured.
+struct alert_visibility {
+  std::vector<double> latencies_ms;  ///< One per measured patient, its first open alert.
+  uint64_t measured_alerts = 0;      ///< Alert records of measured patients, all actions.
+  uint64_t duplicates = 0;           ///< Open alerts of a measured trigger seen again.
+  uint64_t unreadable = 0;
+  uint64_t markers = 0;
+};
+
+/// Reads the alerts topic (and, for exactly_once, alerts.progress) on its own thread and takes
+/// each measured trigger's latency: the time its open alert became visible minus its event time
+/// (= its send time).
+class alert_tracker {
+ public:
+  explicit alert_tracker(bool exactly_once) : exactly_once_(exactly_once) {}
+
+  status start(const std::string& bootstrap) {
+    auto c = make_client(RD_KAFKA_CONSUMER,
+                         {{"bootstrap.servers", bootstrap},
+                          {"group.id", "vigil-bench-sepsis-watch"},
+                          {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"},
+                          {"enable.partition.eof", "false"},
+                          {"auto.offset.reset", "earliest"},
+                          {"isolation.level", "read_uncommitted"},
+                          {"fetch.wait.max.ms", std::to_string(consumer_fetch_wait_ms)}});
+    if (!c) return c.err();
+    consumer_ = std::move(*c);
+    rd_kafka_poll_set_consumer(consumer_.get());
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(3);
+    rd_kafka_topic_partition_list_add(list, "alerts", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list, "alerts", 1)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (exactly_once_) {
+      rd_kafka_topic_partition_list_add(list, "alerts.progress", 0)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return make_error(errc::io_error,
+                        std::string("cannot assign the alerts topics: ") + rd_kafka_err2str(err));
+    }
+    thread_ = std::thread([this] { run(); });
+    return {};
+  }
+
+  /// Alerts with an event time at or after `from_us` are measured; earlier ones are warm-up.
+  /// Must be called before the first measured observation is sent.
+  void measure_from(int64_t from_us, uint64_t triggers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    measure_from_us_ = from_us;
+    triggers_ = triggers;
+  }
+
+  /// Alerts with an event time at or after `until_us` are not measured (the tail of the feed).
+  void measure_until(int64_t until_us) {
+    std::lock_guard<std::mutex> lock(mu_);
+    measure_until_us_ = until_us;
+  }
+
+  bool warm() const { return warm_.load(); }
+
+  /// Waits until `n` measured triggers have alerted or `deadline` passed; true if they have.
+  bool wait_measured(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_until(lock, deadline, [&] { return all_visible_; });
+  }
+
+  alert_visibility stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+    if (consumer_) rd_kafka_consumer_close(consumer_.get());
+    consumer_.reset();
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(v_);
+  }
+
+  ~alert_tracker() { stop(); }
+  alert_tracker(const alert_tracker&) = delete;
+  alert_tracker& operator=(const alert_tracker&) = delete;
+
+ private:
+  /// An alert waiting for its epoch's marker: event time and action.
+  struct pending_alert {
+    int64_t event_time_us;
+    bool open;
+  };
+  struct epoch_entry {
+    bool committed = false;
+    std::vector<pending_alert> pending;
+  };
+
+  void run() {
+    while (!stop_.load()) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), consumer_poll_ms);
+      if (m == nullptr) continue;
+      const int64_t t = wall_us();
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (std::strcmp(rd_kafka_topic_name(m->rkt), "alerts.progress") == 0) {
+          on_marker(m, t);
+        } else {
+          on_alert(m, t);
+        }
+      }
+      rd_kafka_message_destroy(m);
+    }
+  }
+
+  void on_alert(rd_kafka_message_t* m, int64_t t) {
+    auto j = nlohmann::json::parse(std::string_view(static_cast<const char*>(m->payload), m->len),
+                                   nullptr, false);
+    std::optional<int64_t> when;
+    if (j.is_object()) when = parse_timestamp_iso(j.value("event_time", ""));
+    if (!when) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++v_.unreadable;
+      return;
+    }
+    const pending_alert a{*when, j.value("action", "") == "open"};
+    if (!exactly_once_) return visible(a, t);
+    rd_kafka_headers_t* headers = nullptr;
+    rd_kafka_message_headers(m, &headers);
+    const auto sink = header_of(headers, kafka::header_sink);
+    const auto epoch = header_of(headers, kafka::header_epoch);
+    const auto attempt = header_of(headers, kafka::header_attempt);
+    if (sink.empty() || epoch.empty() || attempt.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++v_.unreadable;
+      return;
+    }
+    epoch_entry& e = epochs_[epoch_key(sink, epoch, attempt)];
+    if (e.committed) return visible(a, t);
+    e.pending.push_back(a);
+  }
+
+  void on_marker(rd_kafka_message_t* m, int64_t t) {
+    auto marker =
+        kafka::parse_marker(std::string_view(static_cast<const char*>(m->payload), m->len));
+    if (!marker) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++v_.unreadable;
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++v_.markers;
+    }
+    epoch_entry& e =
+        epochs_[epoch_key(marker->sink, std::to_string(marker->epoch), marker->attempt)];
+    e.committed = true;
+    for (const auto& a : e.pending) visible(a, t);
+    e.pending = {};
+  }
+
+  static std::string epoch_key(std::string_view sink, std::string_view epoch,
+                               std::string_view attempt) {
+    std::string k(sink);
+    k.push_back('\n');
+    k.append(epoch);
+    k.push_back('\n');
+    k.append(attempt);
+    return k;
+  }
+
+  /// Alert `a` became visible at `t`.
+  void visible(const pending_alert& a, int64_t t) {
+    warm_.store(true);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (measure_from_us_ == 0 || a.event_time_us < measure_from_us_ ||
+        a.event_time_us >= measure_until_us_) {
+      return;
+    }
+    ++v_.measured_alerts;
+    if (!a.open) return;
+    if (!seen_.insert(a.event_time_us).second) {
+      ++v_.duplicates;
+      return;
+    }
+    v_.latencies_ms.push_back(static_cast<double>(t - a.event_time_us) / 1000.0);
+    if (v_.latencies_ms.size() >= triggers_) {
+      all_visible_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  const bool exactly_once_;
+  kafka_handle consumer_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> warm_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  // Guarded by mu_.
+  int64_t measure_from_us_ = 0;
+  int64_t measure_until_us_ = std::numeric_limits<int64_t>::max();
+  uint64_t triggers_ = 0;
+  bool all_visible_ = false;
+  alert_visibility v_;
+  std::unordered_set<int64_t> seen_;
+  // Owned by the consumer thread.
+  std::unordered_map<std::string, epoch_entry> epochs_;
+};
+
+/// What the feed sent.
+struct feed {
+  uint64_t warmup_patients = 0;
+  uint64_t patients = 0;  ///< Measured ones; each sends one trigger.
+  double seconds = 0;     ///< From the first to the last measured observation.
+  std::string error;
+};
+
+/// Sends patients (heart rate, then the triggering respiratory rate) to fhir.raw at
+/// latency_rate_per_second: warm-up ones until `tracker` is warm, then `patients` measured ones,
+/// then tail ones (a live feed goes on, and its watermark with it) until every measured patient
+/// has alerted or `drain_limit` has passed.
+feed send_feed(rd_kafka_t* producer, uint64_t patients, alert_tracker& tracker,
+               const std::atomic<bool>& job_ended) {
+  feed f;
+  const auto gap = std::chrono::microseconds(1'000'000 / latency_rate_per_second);
+  std::string id, msg;
+  replay::psv_row row;
+  row.values.fill(std::numeric_limits<double>::quiet_NaN());
+  row.values[heart_rate_column] = 80;
+  row.values[resp_rate_column] = 30;
+  auto send = [&](size_t column, int64_t iculos, int64_t event_time_us) {
+    row.iculos = iculos;
+    msg.clear();
+    replay::append_fhir_observation(msg, {id, &row, event_time_us}, column);
+    for (;;) {
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer, RD_KAFKA_V_TOPIC("fhir.raw"), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(id.data(), id.size()), RD_KAFKA_V_VALUE(msg.data(), msg.size()),
+          RD_KAFKA_V_TIMESTAMP(event_time_us / 1000), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        f.error = std::string("produce to fhir.raw: ") + rd_kafka_err2str(err);
+        return false;
+      }
+      rd_kafka_poll(producer, 1);
+    }
+    rd_kafka_poll(producer, 0);
+    return true;
+  };
+  // One patient: two observations, one gap apart.
+  auto next = std::chrono::steady_clock::now();
+  auto patient = [&](const std::string& name) {
+    id = name;
+    if (!send(heart_rate_column, 0, wall_us())) return false;
+    next += gap;
+    std::this_thread::sleep_until(next);
+    if (!send(resp_rate_column, 1, wall_us())) return false;
+    next += gap;
+    std::this_thread::sleep_until(next);
+    return true;
+  };
+  const auto warmup_deadline = next + warmup_limit;
+  while (!tracker.warm()) {
+    if (job_ended.load()) {
+      f.error = "the job ended during the warm-up";
+      return f;
+    }
+    if (std::chrono::steady_clock::now() > warmup_deadline) {
+      f.error = "no alert became visible within the warm-up limit";
+      return f;
+    }
+    if (!patient("warm" + std::to_string(f.warmup_patients))) return f;
+    ++f.warmup_patients;
+  }
+  const auto first = std::chrono::steady_clock::now();
+  next = first;
+  tracker.measure_from(wall_us(), patients);
+  for (uint64_t p = 0; p < patients; ++p) {
+    if (job_ended.load()) {
+      f.error = "the job ended while the feed ran";
+      return f;
+    }
+    if (!patient("lat" + std::to_string(p))) return f;
+    ++f.patients;
+  }
+  f.seconds = seconds_since(first);
+  tracker.measure_until(wall_us());
+  const auto drain_deadline = std::chrono::steady_clock::now() + drain_limit;
+  for (uint64_t p = 0; !tracker.wait_measured(std::chrono::steady_clock::now()); ++p) {
+    if (job_ended.load() || std::chrono::steady_clock::now() > drain_deadline) break;
+    if (!patient("tail" + std::to_string(p))) return f;
+  }
+  if (rd_kafka_flush(producer, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    f.error = "the producer could not deliver every observation within 10 s";
+  }
+  return f;
+}
+
+status run_latency(const std::string& mode, double scale, const fs::path& dir) {
+  const bool exactly_once = mode == "exactly_once";
+  const uint64_t patients = std::max<uint64_t>(
+      latency_min_patients,
+      static_cast<uint64_t>(latency_seconds * scale * latency_rate_per_second / 2));
+  fs::create_directories(dir / "lake");
+  const fs::path key_file = dir / "pseudonym.key";
+  VIGIL_TRY(demo::write_pseudonym_key(key_file));
+  auto kafka = start_kafka(latency_partitions);
+  if (!kafka) return with_context("mock Kafka: ", kafka.err());
+  const std::string bootstrap = (*kafka)->bootstrap();
+  auto graph = bench_graph({{"VIGIL_KAFKA", bootstrap},
+                            {"VIGIL_LAKE", (dir / "lake").string()},
+                            {"VIGIL_PSEUDONYM_KEY_FILE", key_file.string()},
+                            {"VIGIL_ALERTS_MODE", mode},
+                            {"VIGIL_KAFKA_FETCH_WAIT_MS", "5"}},
+                           latency_out_of_orderness);
+  if (!graph) return graph.err();
+  auto producer = make_client(
+      RD_KAFKA_PRODUCER,
+      {{"bootstrap.servers", bootstrap}, {"linger.ms", "0"}, {"enable.idempotence", "true"}});
+  if (!producer) return producer.err();
+  alert_tracker tracker(exactly_once);
+  VIGIL_TRY(tracker.start(bootstrap));
+
+  auto cluster = start_cluster(dir);
+  if (!cluster) return with_context("embedded cluster: ", cluster.err());
+  cluster_coordinator& coordinator = (*cluster)->coordinator();
+  const double cpu0 = cpu_seconds();
+  auto job = coordinator.submit(*graph);
+  if (!job) return job.err();
+  VIGIL_TRY(demo::wait_until_running(coordinator, job->id, 30s));
+
+  // Watches the job while the feed runs, so that a failed job stops the feed.
+  std::atomic<bool> job_ended{false};
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load()) {
+      auto j = coordinator.wait(job->id, 100ms);
+      if (!j || (j->state != job_state::running && j->state != job_state::restarting)) {
+        job_ended.store(true);
+        return;
+      }
+    }
+  });
+  feed f = send_feed(producer->get(), patients, tracker, job_ended);
+  const bool all = f.error.empty() && tracker.wait_measured(std::chrono::steady_clock::now());
+  done.store(true);
+  watcher.join();
+  const bool ended_early = job_ended.load();
+  auto info = coordinator.wait(job->id, 0ms);
+  const uint64_t checkpoints = info ? info->checkpoints_completed : 0;
+  const uint64_t restarts = info ? info->restarts : 0;
+  (void)coordinator.cancel(job->id);
+  (void)coordinator.wait(job->id, 30s);
+  const double cpu = cpu_seconds() - cpu0;
+  alert_visibility v = tracker.stop();
+  producer->reset();
+
+  if (!f.error.empty() || ended_early) {
+    std::string why = f.error.empty() ? "the job ended before it was cancelled" : f.error;
+    if (info && !info->error.empty()) why += " (job: " + info->error + ")";
+    return make_error(errc::internal, mode + ": " + why);
+  }
+  const uint64_t visible = v.latencies_ms.size();
+  double mean = 0;
+  for (double l : v.latencies_ms) mean += l;
+  if (visible > 0) mean /= static_cast<double>(visible);
+  std::printf(
+      "{\"name\":\"%s\",\"case\":\"latency\",\"mode\":\"%s\",\"rate_per_second\":%lld,"
+      "\"patients\":%llu,\"feed_seconds\":%.3f,\"warmup_patients\":%llu,\"visible\":%llu,"
+      "\"missing\":%llu,\"duplicates\":%llu,\"unreadable\":%llu,\"measured_alert_records\":%llu,"
+      "\"checkpoint_interval_ms\":%lld,\"checkpoints\":%llu,\"markers\":%llu,\"restarts\":%llu,"
+      "\"max_out_of_orderness_ms\":%.0f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,"
+      "\"mean_ms\":%.1f,\"cpu_seconds\":%.3f,\"target_p99_ms\":%.0f}\n",
+      clinical_sepsis_watch_name, mode.c_str(), static_cast<long long>(latency_rate_per_second),
+      static_cast<unsigned long long>(f.patients), f.seconds,
+      static_cast<unsigned long long>(f.warmup_patients), static_cast<unsigned long long>(visible),
+      static_cast<unsigned long long>(f.patients - std::min<uint64_t>(f.patients, visible)),
+      static_cast<unsigned long long>(v.duplicates), static_cast<unsigned long long>(v.unreadable),
+      static_cast<unsigned long long>(v.measured_alerts),
+      static_cast<long long>(checkpoint_interval_ms), static_cast<unsigned long long>(checkpoints),
+      static_cast<unsigned long long>(v.markers), static_cast<unsigned long long>(restarts),
+      latency_out_of_orderness_ms, quantile(v.latencies_ms, 0.5), quantile(v.latencies_ms, 0.99),
+      quantile(v.latencies_ms, 1.0), mean, cpu,
+      exactly_once ? target_p99_exactly_once_ms : target_p99_at_least_once_ms);
+  std::fflush(stdout);
+  if (!all) {
+    return make_error(errc::internal,
+                      mode + ": " + std::to_string(f.patients - std::min(f.patients, visible)) +
+                          " alerts were not visible within the drain limit");
+  }
+  return {};
+}
+
+}  // namespace
+
+int run_clinical_sepsis_watch(double scale, const std::string& state_dir) {
+  const fs::path dir = fs::path(state_dir) / ("sepsis-" + std::to_string(::getpid()));
+  int rc = 0;
+  auto report = [&](const char* what, const status& st) {
+    if (!st) {
+      std::fprintf(stderr, "%s %s: %s\n", clinical_sepsis_watch_name, what,
+                   st.err().message.c_str());
+      rc = 1;
+    }
+  };
+  std::error_code ec;
+  report("throughput", run_throughput(scale, dir / "throughput"));
+  fs::remove_all(dir / "throughput", ec);
+  for (const char* mode : {"exactly_once", "at_least_once"}) {
+    report(mode, run_latency(mode, scale, dir / mode));
+    fs::remove_all(dir / mode, ec);
+  }
+  fs::remove_all(dir, ec);
+  return rc;
+}
+
+}  // namespace vigil::bench
