@@ -57,4 +57,18 @@ result<client_properties> read_client_properties(config_reader& r, std::string_v
   return out;
 }
 
+status refuse_unsafe_kafka_properties(const client_properties& props, std::string_view key) {
+  static constexpr std::string_view unsafe[] = {"plugin.library.paths", "sasl.kerberos.kinit.cmd"};
+  for (const auto& [name, value] : props) {
+    for (std::string_view u : unsafe) {
+      if (name == u) {
+        return config_reader::key_error(
+            std::string(key) + "." + name,
+            "is refused: it would run code or commands on Vigil's hosts");
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace vigil

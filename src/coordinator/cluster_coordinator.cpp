@@ -42,6 +42,18 @@ bool active(job_state s) {
   return s == job_state::pending || s == job_state::running || s == job_state::restarting;
 }
 
+/// Tells the sources of job `j`'s current attempt to end their input (cluster_coordinator::
+/// end_input). A template: job_entry is private to cluster_coordinator.
+template <class Job>
+void send_end_input(const Job& j) {
+  if (!j.plan) return;
+  const std::vector<bool> is_source = j.plan->source_nodes();
+  for (size_t n = 0; n < j.actors.size(); ++n) {
+    if (!is_source[n]) continue;
+    for (const auto& a : j.actors[n]) caf::anon_send(a, end_input_atom::value);
+  }
+}
+
 /// Deployed but not yet started.
 bool starting(job_state s) {
   return s == job_state::pending || s == job_state::restarting;
@@ -704,6 +716,7 @@ class coordinator_actor : public caf::event_based_actor {
     bool restarted = j.stored.info.state == job_state::restarting;
     j.stored.info.state = job_state::running;
     if (!j.checkpoint_dir.empty()) start_checkpoints(j);
+    if (j.drain_requested) send_end_input(j);  // A restarted attempt of a drained job ends too.
     if (restarted) {
       spdlog::info("coordinator: job {} running again (restart {}, from checkpoint {})", job_id,
                    j.stored.info.restarts, j.restore_id);
@@ -1036,14 +1049,19 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
   if (!planned) return planned.err();
   auto plan = std::make_shared<const job_plan>(std::move(*planned));
   int64_t savepoint_id = 0;
+  std::filesystem::path savepoint_dir;
   if (!from_savepoint.empty()) {
     // Only the cluster's own savepoints and checkpoints: an API caller must not make the
     // coordinator read (or probe) other directories.
+    // Checked and then used in its resolved form, so a symbolic link swapped afterwards
+    // cannot redirect the restore.
+    std::error_code canonical_ec;
+    savepoint_dir = std::filesystem::weakly_canonical(from_savepoint, canonical_ec);
     auto inside = [&](const std::filesystem::path& root) {
-      if (root.empty()) return false;
+      if (root.empty() || canonical_ec) return false;
       std::error_code ec;
-      const auto rel = std::filesystem::weakly_canonical(from_savepoint, ec)
-                           .lexically_relative(std::filesystem::weakly_canonical(root, ec));
+      const auto rel =
+          savepoint_dir.lexically_relative(std::filesystem::weakly_canonical(root, ec));
       return !ec && !rel.empty() && *rel.begin() != "..";
     };
     if (!inside(table_.savepoint_root) && !inside(table_.checkpoint_root)) {
@@ -1052,7 +1070,7 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
                             "' is not under the coordinator's savepoint directory (" +
                             table_.savepoint_root.string() + ") or checkpoint directory");
     }
-    checkpoint_storage saved(from_savepoint);
+    checkpoint_storage saved(savepoint_dir);
     auto done = saved.completed();
     if (done.empty()) {
       return make_error(errc::invalid_argument,
@@ -1108,7 +1126,7 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
   if (plan->checkpoint_interval_us > 0) j.checkpoint_dir = table_.checkpoint_root / info.id;
   if (savepoint_id > 0) {
     info.from_savepoint = from_savepoint;
-    j.restore_dir = from_savepoint;
+    j.restore_dir = savepoint_dir;
     j.restore_id = savepoint_id;
   }
   for (size_t i = 0; i < placement->size(); ++i) {
@@ -1171,15 +1189,14 @@ status cluster_coordinator::end_input(std::string_view job_id) {
   if (it == table_.jobs.end()) {
     return make_error(errc::not_found, "no job '" + std::string(job_id) + "'");
   }
-  const job_entry& j = it->second;
-  if (j.stored.info.state != job_state::running || !j.plan || j.actors.empty()) {
+  job_entry& j = it->second;
+  const job_state state = j.stored.info.state;
+  if (state != job_state::running && state != job_state::restarting &&
+      state != job_state::pending) {
     return make_error(errc::failed_precondition, "job '" + it->first + "' is not running");
   }
-  const std::vector<bool> is_source = j.plan->source_nodes();
-  for (size_t n = 0; n < j.actors.size(); ++n) {
-    if (!is_source[n]) continue;
-    for (const auto& a : j.actors[n]) caf::anon_send(a, end_input_atom::value);
-  }
+  j.drain_requested = true;
+  if (state == job_state::running) send_end_input(j);  // Otherwise once the attempt runs.
   return {};
 }
 

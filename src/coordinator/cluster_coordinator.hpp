@@ -91,9 +91,10 @@ class cluster_coordinator final : public coordinator_api {
   result<job_info> cancel(std::string_view job_id) override;
   std::vector<worker_info> workers() override;
 
-  /// Drains a running job: its sources stop reading and end their streams, so event-time
-  /// operators flush, sinks make their final commits and the job finishes. failed_precondition
-  /// when the job is not running (or not yet deployed). A restart after this reads on.
+  /// Drains a job: its sources stop reading and end their streams, so event-time operators
+  /// flush, sinks make their final commits and the job finishes. A pending or restarting job's
+  /// next attempt ends once it runs, and so does every later attempt (a restart replays from
+  /// the newest checkpoint, then ends). failed_precondition when the job has ended.
   status end_input(std::string_view job_id);
 
   /// Blocks until the job has ended (finished, failed or cancelled) and its slots are free
@@ -141,6 +142,9 @@ class cluster_coordinator final : public coordinator_api {
     uint32_t consecutive_failures = 0;       ///< Since the last completed checkpoint.
     std::string restart_cause;               ///< The failure behind the current restart.
     bool deploying_attempt = false;          ///< The current attempt's deploy has begun.
+    /// end_input was asked: every attempt's sources are told to end once it runs (not kept
+    /// across a coordinator restart).
+    bool drain_requested = false;
     std::filesystem::path restore_dir;       ///< Storage of restore_id: own or a savepoint.
     /// A savepoint request waiting for a checkpoint with id >= min_id to complete.
     struct savepoint_wait {

@@ -273,6 +273,25 @@ edges:
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(ClusterCoordinatorTest, ActiveJobNamesAreUnique) {
+  start_cluster(2, 10);
+  auto first = core_->submit(graph(keyed_counts("0", "2000")));  // Unbounded.
+  ASSERT_TRUE(first.ok()) << first.err().message;
+  auto second = core_->submit(graph(keyed_counts("0", "2000")));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.err().code, errc::failed_precondition);
+  EXPECT_NE(
+      second.err().message.find("a job named 'keyed counts' is already active (" + first->id + ")"),
+      std::string::npos)
+      << second.err().message;
+  ASSERT_TRUE(core_->cancel(first->id).ok());
+  EXPECT_EQ(finish(first->id).state, job_state::cancelled);
+  auto third = core_->submit(graph(keyed_counts("0", "2000")));  // The name is free again.
+  ASSERT_TRUE(third.ok()) << third.err().message;
+  ASSERT_TRUE(core_->cancel(third->id).ok());
+  EXPECT_EQ(finish(third->id).state, job_state::cancelled);
+}
+
 TEST_F(ClusterCoordinatorTest, AJobFailsWhenAWorkerHostingItGoesAway) {
   start_cluster(2, 5);
   auto job = core_->submit(graph(keyed_counts("0", "2000")));

@@ -18,9 +18,18 @@ result<std::string> expand_graph_variables(std::string_view text, const variable
   std::string out;
   out.reserve(text.size());
   size_t line = 1;
+  bool line_start = true;  // Only blanks so far on this line.
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '\n') ++line;
+    if (line_start && c == '#') {  // A comment line is copied as it is.
+      const size_t end = text.find('\n', i);
+      const size_t stop = end == std::string_view::npos ? text.size() : end;
+      out.append(text.substr(i, stop - i));
+      i = stop - 1;
+      continue;
+    }
+    line_start = c == '\n' || ((c == ' ' || c == '\t') && line_start);
     if (c != '$' || i + 1 == text.size()) {
       out.push_back(c);
       continue;
@@ -55,6 +64,10 @@ result<std::string> expand_graph_variables(std::string_view text, const variable
                                                  "}': expected '}' or ':-default' after the name");
       }
       fallback = body.substr(n + 2);
+      if (fallback->find('$') != std::string_view::npos) {
+        return make_error(errc::parse_error, where + "'${" + std::string(body) +
+                                                 "}': a default cannot hold variables or '$'");
+      }
     }
     const std::optional<std::string> value = lookup(name);
     if (value && !(fallback && value->empty())) {

@@ -32,7 +32,14 @@ TEST(GraphVariablesTest, DollarsThatAreNotVariablesStay) {
   EXPECT_EQ(expand(""), "");
 }
 
+TEST(GraphVariablesTest, CommentLinesAreLeftAsTheyAre) {
+  EXPECT_EQ(expand("# uses ${NOPE}\n  # and ${KAFKA}\na: ${KAFKA} # ${KAFKA}\n"),
+            "# uses ${NOPE}\n  # and ${KAFKA}\na: 127.0.0.1:9092 # 127.0.0.1:9092\n");
+}
+
 TEST(GraphVariablesTest, ErrorsNameTheLine) {
+  EXPECT_EQ(expand("a: ${NOPE:-${KAFKA}}"),
+            "error: line 1: '${NOPE:-${KAFKA}': a default cannot hold variables or '$'");
   EXPECT_EQ(expand("a: 1\nb: ${NOPE}\n"),
             "error: line 2: variable NOPE is not set (set it, or write ${NOPE:-default})");
   EXPECT_EQ(expand("a: ${KAFKA\nb: }"),

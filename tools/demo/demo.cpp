@@ -255,7 +255,8 @@ result<demo_result> run_demo(const demo_options& o, std::ostream& out) {
       {"VIGIL_KAFKA", bootstrap},
       {"VIGIL_LAKE", r.lake_dir.string()},
       {"VIGIL_PSEUDONYM_KEY_FILE", key_file.string()},
-      {"VIGIL_KAFKA_FETCH_WAIT_MS", "10"}};
+      {"VIGIL_KAFKA_FETCH_WAIT_MS", "10"},
+      {"VIGIL_ALERTS_MODE", "exactly_once"}};  // The summary reads the committed view.
   auto expanded = expand_graph_variables(graph_text.str(),
                                          [&](std::string_view name) -> std::optional<std::string> {
                                            if (auto it = settings.find(name); it != settings.end())
@@ -334,14 +335,17 @@ result<demo_result> run_demo(const demo_options& o, std::ostream& out) {
         r.observations_replayed += counts->observations;
       }
     }
-    if (replays_done && !drained) {
-      if (rows["bronze_messages"] >= r.messages_sent) {
+    if (replays_done) {
+      if (!drained && rows["bronze_messages"] >= r.messages_sent) {
+        // A job that is restarting right now is drained once its next attempt runs.
         VIGIL_TRY(coordinator.end_input(job->id));
         drained = true;
-      } else if (std::chrono::steady_clock::now() - replays_ended > o.drain_timeout) {
+      }
+      if (std::chrono::steady_clock::now() - replays_ended > o.drain_timeout) {
         return make_error(errc::failed_precondition,
-                          "the job did not read the replayed messages within " +
-                              std::to_string(o.drain_timeout.count()) + " s");
+                          std::string(drained ? "the job did not finish draining"
+                                              : "the job did not read the replayed messages") +
+                              " within " + std::to_string(o.drain_timeout.count()) + " s");
       }
     }
   }

@@ -395,6 +395,7 @@ class kafka_sink_plan final : public operator_plan {
 result<client_properties> read_properties(config_reader& r) {
   auto out = read_client_properties(r, "properties");
   if (!out) return out.err();
+  VIGIL_TRY(refuse_unsafe_kafka_properties(*out, "properties"));
   VIGIL_TRY(kafka::check_producer_properties(*out));
   return out;
 }

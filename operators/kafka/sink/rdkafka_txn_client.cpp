@@ -326,9 +326,15 @@ result<std::unique_ptr<txn_client>> make_rdkafka_txn_client(const txn_client_con
 }
 
 const std::vector<std::string>& managed_producer_properties() {
-  static const std::vector<std::string> names = {
-      "bootstrap.servers",  "transactional.id", "enable.idempotence", "transaction.timeout.ms",
-      "message.timeout.ms", "dr_msg_cb",        "error_cb",           "opaque"};
+  static const std::vector<std::string> names = {"bootstrap.servers",
+                                                 "metadata.broker.list",
+                                                 "transactional.id",
+                                                 "enable.idempotence",
+                                                 "transaction.timeout.ms",
+                                                 "message.timeout.ms",
+                                                 "dr_msg_cb",
+                                                 "error_cb",
+                                                 "opaque"};
   return names;
 }
 

@@ -579,8 +579,11 @@ result<int64_t> positive_duration(config_reader& r, std::string_view key, int64_
 result<client_properties> read_consumer_properties(config_reader& r) {
   auto props = read_client_properties(r, "properties");
   if (!props) return props.err();
+  VIGIL_TRY(refuse_unsafe_kafka_properties(*props, "properties"));
   static constexpr std::pair<std::string_view, std::string_view> managed[] = {
       {"bootstrap.servers", "use config.bootstrap"},
+      {"metadata.broker.list", "use config.bootstrap"},
+      {"client.id", "is <group_id>-<subtask>"},
       {"group.id", "use config.group_id"},
       {"isolation.level", "use config.isolation"},
       {"enable.auto.commit", "offsets live in checkpoints"},

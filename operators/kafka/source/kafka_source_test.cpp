@@ -565,6 +565,22 @@ TEST_F(KafkaSourceTest, PropertiesAreCheckedAndReachTheConsumer) {
   EXPECT_EQ(error_of(with_properties(str("fetch.wait.max.ms=5"))),
             "config.properties: expected a map of client properties, got string");
 
+  EXPECT_EQ(error_of(with_properties(map_of({{"plugin.library.paths", str("/x/evil.so")}}))),
+            "config.properties.plugin.library.paths: is refused: it would run code or commands "
+            "on Vigil's hosts");
+  EXPECT_EQ(error_of(with_properties(map_of({{"metadata.broker.list", str("a:1")}}))),
+            "config.properties.metadata.broker.list: is managed by kafka_source (use "
+            "config.bootstrap)");
+  EXPECT_EQ(error_of(with_properties(map_of({{"client.id", str("x")}}))),
+            "config.properties.client.id: is managed by kafka_source (is <group_id>-<subtask>)");
+
+  // Settings reach the consumer: TLS towards the plaintext mock broker cannot fetch metadata.
+  config_map tls = with_properties(map_of({{"security.protocol", str("ssl")}}));
+  for (auto& [k, v] : tls) {
+    if (k == "metadata_timeout") v = str("1s");
+  }
+  EXPECT_NE(open_error(registry_, tls), "");
+
   // A valid setting reaches the consumer: a bounded read with it completes.
   produce(bootstrap(), "one", {{0, obs_json(1, jan1_2026)}, {0, obs_json(2, jan1_2026 + sec)}});
   operator_harness h(registry_, "kafka_source",
