@@ -173,6 +173,8 @@ std::string_view method_name(api_method m) {
       return "TriggerSavepoint";
     case api_method::list_workers:
       return "ListWorkers";
+    case api_method::drain_job:
+      return "DrainJob";
   }
   return "unknown";
 }
@@ -188,6 +190,7 @@ role required_role(api_method m) {
     case api_method::cancel_job:
     case api_method::trigger_savepoint:
     case api_method::stop_job:
+    case api_method::drain_job:
       return role::operator_;
   }
   return role::admin;
@@ -197,7 +200,7 @@ std::optional<std::string> authorize(const principal& who, api_method m, std::st
                                      std::string_view job_owner) {
   role needed = required_role(m);
   if (who.granted >= needed) return std::nullopt;
-  bool owner_may = m == api_method::cancel_job || m == api_method::stop_job;
+  bool owner_may = owner_may_call(m);
   std::string what = std::string(method_name(m));
   if (m == api_method::stop_job) what += " with stop";
   std::string reason = what + " needs role " + std::string(role_name(needed));

@@ -73,16 +73,22 @@ enum class api_method {
   cancel_job,
   trigger_savepoint,
   stop_job,
-  list_workers
+  list_workers,
+  drain_job
 };
 
 /// The gRPC method name, e.g. "CancelJob"; stop_job is "TriggerSavepoint".
 std::string_view method_name(api_method m);
 
 /// The least role that may call `m` on any job: viewer for get_job, list_jobs and
-/// list_workers; author for submit_job; operator for cancel_job, trigger_savepoint and
-/// stop_job.
+/// list_workers; author for submit_job; operator for cancel_job, trigger_savepoint, stop_job
+/// and drain_job.
 role required_role(api_method m);
+
+/// Whether an author may call `m` on its own jobs: cancel_job, stop_job and drain_job.
+inline bool owner_may_call(api_method m) {
+  return m == api_method::cancel_job || m == api_method::stop_job || m == api_method::drain_job;
+}
 
 /// Whether `who` may call `m`. `job_owner` is the owner of the job the call is about (only
 /// looked at for cancel_job and stop_job: an author may cancel or stop the jobs it owns).

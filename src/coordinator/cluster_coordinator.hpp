@@ -95,7 +95,7 @@ class cluster_coordinator final : public coordinator_api {
   /// flush, sinks make their final commits and the job finishes. A pending or restarting job's
   /// next attempt ends once it runs, and so does every later attempt (a restart replays from
   /// the newest checkpoint, then ends). failed_precondition when the job has ended.
-  status end_input(std::string_view job_id);
+  status end_input(std::string_view job_id) override;
 
   /// Blocks until the job has ended (finished, failed or cancelled) and its slots are free
   /// again, or `timeout` passed (then returns the job as it is). not_found for an unknown id.
@@ -145,7 +145,7 @@ class cluster_coordinator final : public coordinator_api {
     /// end_input was asked: every attempt's sources are told to end once it runs (not kept
     /// across a coordinator restart).
     bool drain_requested = false;
-    std::filesystem::path restore_dir;       ///< Storage of restore_id: own or a savepoint.
+    std::filesystem::path restore_dir;  ///< Storage of restore_id: own or a savepoint.
     /// A savepoint request waiting for a checkpoint with id >= min_id to complete.
     struct savepoint_wait {
       bool stop = false;

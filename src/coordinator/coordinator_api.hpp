@@ -96,6 +96,10 @@ class coordinator_api {
   /// checkpoints; not_found for an unknown id.
   virtual result<savepoint_info> savepoint(std::string_view job_id, bool stop) = 0;
 
+  /// Drains a job: its sources end their input, everything downstream flushes and commits, and
+  /// the job finishes. failed_precondition when it has ended; not_found for an unknown id.
+  virtual status end_input(std::string_view job_id) = 0;
+
   /// Every registered worker, alive or not, ordered by id.
   virtual std::vector<worker_info> workers() = 0;
 };

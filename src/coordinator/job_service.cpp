@@ -127,7 +127,7 @@ api_call::api_call(api_security security, const grpc::ServerContext& context, ap
 grpc::Status api_call::authorize(coordinator_api& core) const {
   if (who_.granted >= required_role(method_)) return grpc::Status::OK;
   std::string owner;
-  bool owner_may = method_ == api_method::cancel_job || method_ == api_method::stop_job;
+  bool owner_may = owner_may_call(method_);
   if (owner_may && who_.granted == role::author && !job_id_.empty()) {
     auto job = core.get(job_id_);
     if (!job) return to_grpc_status(job.err());
@@ -213,6 +213,24 @@ grpc::Status job_service::cancel(const api_call& call, const v1::CancelJobReques
   if (auto s = require_job_id(request.job_id()); !s.ok()) return s;
   if (auto s = call.authorize(core_); !s.ok()) return s;
   auto job = core_.cancel(request.job_id());
+  if (!job) return to_grpc_status(job.err());
+  *response.mutable_job() = to_proto(*job);
+  return grpc::Status::OK;
+}
+
+grpc::Status job_service::DrainJob(grpc::ServerContext* context, const v1::DrainJobRequest* request,
+                                   v1::DrainJobResponse* response) {
+  api_call call(security_, *context, api_method::drain_job, request->job_id());
+  return call.finish(drain(call, *request, *response));
+}
+
+grpc::Status job_service::drain(const api_call& call, const v1::DrainJobRequest& request,
+                                v1::DrainJobResponse& response) {
+  if (!call.authenticated().ok()) return call.authenticated();
+  if (auto s = require_job_id(request.job_id()); !s.ok()) return s;
+  if (auto s = call.authorize(core_); !s.ok()) return s;
+  if (auto st = core_.end_input(request.job_id()); !st) return to_grpc_status(st.err());
+  auto job = core_.get(request.job_id());
   if (!job) return to_grpc_status(job.err());
   *response.mutable_job() = to_proto(*job);
   return grpc::Status::OK;

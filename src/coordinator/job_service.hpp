@@ -88,6 +88,8 @@ class job_service final : public v1::JobService::Service {
   grpc::Status TriggerSavepoint(grpc::ServerContext* context,
                                 const v1::TriggerSavepointRequest* request,
                                 v1::TriggerSavepointResponse* response) override;
+  grpc::Status DrainJob(grpc::ServerContext* context, const v1::DrainJobRequest* request,
+                        v1::DrainJobResponse* response) override;
 
  private:
   grpc::Status submit(api_call& call, const v1::SubmitJobRequest& request,
@@ -98,6 +100,8 @@ class job_service final : public v1::JobService::Service {
                       v1::CancelJobResponse& response);
   grpc::Status savepoint(const api_call& call, const v1::TriggerSavepointRequest& request,
                          v1::TriggerSavepointResponse& response);
+  grpc::Status drain(const api_call& call, const v1::DrainJobRequest& request,
+                     v1::DrainJobResponse& response);
 
   coordinator_api& core_;
   api_security security_;

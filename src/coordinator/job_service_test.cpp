@@ -365,6 +365,31 @@ TEST_F(SecuredApiTest, SavepointsNeedAnOperatorAndStopsTheOwner) {
   EXPECT_EQ(response.job().state(), v1::JOB_STATE_CANCELLING);
 }
 
+TEST_F(SecuredApiTest, DrainNeedsAnOperatorOrTheOwner) {
+  std::string id;
+  ASSERT_TRUE(submit_as("ana-t", &id).ok());
+  core_.set_state(id, job_state::running);
+  v1::DrainJobRequest request;
+  request.set_job_id(id);
+  v1::DrainJobResponse response;
+  auto denied = jobs_->DrainJob(as("ben-t").get(), request, &response);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(denied.error_message().find("DrainJob needs role operator (or author for its own "
+                                        "jobs)"),
+            std::string::npos)
+      << denied.error_message();
+  EXPECT_EQ(jobs_->DrainJob(as("viewer-t").get(), request, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_FALSE(core_.drained(id));
+  EXPECT_TRUE(jobs_->DrainJob(as("ana-t").get(), request, &response).ok());
+  EXPECT_TRUE(core_.drained(id));
+  EXPECT_EQ(response.job().id(), id);
+  EXPECT_TRUE(jobs_->DrainJob(as("ops-t").get(), request, &response).ok());
+  request.set_job_id("no-such-job");
+  EXPECT_EQ(jobs_->DrainJob(as("ops-t").get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(SecuredApiTest, EveryCallLandsInTheAuditLogWithItsOutcome) {
   std::string id;
   ASSERT_TRUE(submit_as("ana-t", &id).ok());

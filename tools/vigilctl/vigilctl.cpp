@@ -416,6 +416,21 @@ int cancel(client& c, const options& opts, const std::string& job_id, std::ostre
   return vigilctl_ok;
 }
 
+int drain(client& c, const options& opts, const std::string& job_id, std::ostream& out,
+          std::ostream& err) {
+  v1::DrainJobRequest request;
+  request.set_job_id(job_id);
+  v1::DrainJobResponse response;
+  auto s = c.jobs().DrainJob(c.context().get(), request, &response);
+  if (!s.ok()) return report(s, opts, err);
+  if (opts.json) {
+    out << to_json(response.job()).dump(2) << "\n";
+  } else {
+    print_job_line("drain requested for", response.job(), out);
+  }
+  return vigilctl_ok;
+}
+
 int workers(client& c, const options& opts, std::ostream& out, std::ostream& err) {
   v1::ListWorkersResponse response;
   auto s = c.cluster().ListWorkers(c.context().get(), v1::ListWorkersRequest{}, &response);
@@ -475,9 +490,15 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
   savepoint_cmd->add_option("--wait", wait_s, "How long to wait for it, in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  auto* stop_cmd = app.add_subcommand("stop", "Take a savepoint of a running job, then cancel it");
+  bool with_drain = false;
+  auto* stop_cmd = app.add_subcommand(
+      "stop",
+      "Stop a job: --savepoint takes a savepoint, then cancels it; --drain ends its sources so "
+      "that everything downstream flushes and commits, and the job finishes");
   stop_cmd->add_option("job", job_id, "Job id")->required();
-  stop_cmd->add_flag("--savepoint", with_savepoint, "Required: stop with a savepoint")->required();
+  auto* savepoint_flag = stop_cmd->add_flag("--savepoint", with_savepoint, "Stop with a savepoint");
+  auto* drain_flag = stop_cmd->add_flag("--drain", with_drain, "Stop by draining the job");
+  savepoint_flag->excludes(drain_flag);
   stop_cmd->add_option("--wait", wait_s, "How long to wait for the savepoint, in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -507,8 +528,16 @@ int run_vigilctl(int argc, const char* const* argv, std::ostream& out, std::ostr
     out << token_hash_hex(token) << "\n";
     return vigilctl_ok;
   }
+  if (stop_cmd->parsed() && !with_savepoint && !with_drain) {
+    err << "vigilctl: stop needs --savepoint or --drain\n";
+    return vigilctl_invalid;
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (!load_credentials(opts, creds, err)) return vigilctl_invalid;
+  if (stop_cmd->parsed() && with_drain) {
+    client c(opts, creds);
+    return drain(c, opts, job_id, out, err);
+  }
   if (savepoint_cmd->parsed() || stop_cmd->parsed()) {
     options waiting = opts;
     waiting.timeout_s = std::max(opts.timeout_s, wait_s);

@@ -201,6 +201,25 @@ TEST_F(VigilctlTest, CancelRequestsCancellation) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["state"], "cancelling");
 }
 
+TEST_F(VigilctlTest, StopDrainRequestsADrain) {
+  ASSERT_EQ(run({"submit", file("g.yaml", kGraph)}).code, 0);
+  auto r = run({"stop", "--drain", "job-1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("drain requested for job job-1 (counts): ", 0), 0u) << r.out;
+  EXPECT_TRUE(core_.drained("job-1"));
+  // Exactly one of --savepoint and --drain.
+  r = run({"stop", "job-1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "vigilctl: stop needs --savepoint or --drain\n");
+  EXPECT_EQ(run({"stop", "--drain", "--savepoint", "job-1"}).code, 2);
+  // An ended job cannot be drained; an unknown one is not found.
+  ASSERT_EQ(run({"cancel", "job-1"}).code, 0);
+  r = run({"stop", "--drain", "job-1"});
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.err.find("has ended"), std::string::npos) << r.err;
+  EXPECT_EQ(run({"stop", "--drain", "job-9"}).code, 4);
+}
+
 TEST_F(VigilctlTest, WorkersPrintsATable) {
   auto r = run({"workers"});
   EXPECT_EQ(r.code, 0) << r.err;

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,24 @@ class fake_coordinator final : public coordinator_api {
     return job;
   }
 
+  /// A pending or running job is marked drained (drained()); an ended one is refused.
+  status end_input(std::string_view job_id) override {
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(std::string(job_id));
+    if (it == jobs_.end()) return unknown(job_id);
+    if (it->second.state != job_state::pending && it->second.state != job_state::running) {
+      return make_error(errc::failed_precondition, "job '" + it->second.id + "' has ended");
+    }
+    drained_.insert(it->first);
+    return {};
+  }
+
+  /// Whether end_input was called for `job_id`.
+  bool drained(const std::string& job_id) {
+    std::lock_guard lock(mutex_);
+    return drained_.count(job_id) > 0;
+  }
+
   /// A running job gets the savepoint "savepoints/<job id>/chk-<n>" (nothing is written).
   result<savepoint_info> savepoint(std::string_view job_id, bool stop) override {
     std::lock_guard lock(mutex_);
@@ -123,6 +142,7 @@ class fake_coordinator final : public coordinator_api {
   std::vector<worker_info> workers_;
   std::mutex mutex_;
   std::map<std::string, job_info> jobs_;  ///< "job-1" < "job-2" < ... up to job-9: list order.
+  std::set<std::string> drained_;
   uint64_t next_id_ = 0;
   uint64_t savepoints_ = 0;
 };
