@@ -93,11 +93,10 @@ caf::behavior subtask_actor::make_behavior() {
       [this](trigger_atom, int64_t id) {
         // Sources only: inject the barrier between two polls.
         if (!router_ || !wiring_.inputs.empty() || done_ || id <= last_barrier_) return;
-        if (finished_) {
-          send(spec_.executor, ack_atom::value,
-               checkpoint_ack{id, spec_.node, spec_.subtask, 0, 0, 0});
-          return;
-        }
+        // A finished source (still flushing, not yet done) has no position to store: it does
+        // not acknowledge, and the checkpoint is abandoned once it reports done (on_finished).
+        // An acknowledgement without state would let a restore read the input again.
+        if (finished_) return;
         aligning_ = id;
         alignment_started_us_ = operator_context::now_us();
         take_snapshot();
