@@ -12,13 +12,6 @@ namespace {
 
 constexpr std::string_view kBlank = " \t\r";
 
-std::string_view trim(std::string_view s) {
-  auto first = s.find_first_not_of(kBlank);
-  if (first == std::string_view::npos) return {};
-  auto last = s.find_last_not_of(kBlank);
-  return s.substr(first, last - first + 1);
-}
-
 std::vector<std::string_view> fields(std::string_view line) {
   std::vector<std::string_view> out;
   size_t pos = 0;
@@ -60,6 +53,13 @@ std::array<uint8_t, 32> sha256(std::string_view data) {
 }
 
 }  // namespace
+
+std::string_view trim_blanks(std::string_view s) {
+  auto first = s.find_first_not_of(kBlank);
+  if (first == std::string_view::npos) return {};
+  auto last = s.find_last_not_of(kBlank);
+  return s.substr(first, last - first + 1);
+}
 
 std::string_view role_name(role r) {
   switch (r) {
@@ -104,7 +104,7 @@ result<token_table> token_table::parse(std::string_view text, const std::string&
   while (pos <= text.size()) {
     auto end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
-    auto line = trim(text.substr(pos, end - pos));
+    auto line = trim_blanks(text.substr(pos, end - pos));
     pos = end + 1;
     ++line_no;
     if (line.empty() || line.front() == '#') continue;

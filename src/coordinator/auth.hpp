@@ -77,6 +77,9 @@ enum class api_method {
   drain_job
 };
 
+/// `s` without leading and trailing blanks (space, tab, CR).
+std::string_view trim_blanks(std::string_view s);
+
 /// The gRPC method name, e.g. "CancelJob"; stop_job is "TriggerSavepoint".
 std::string_view method_name(api_method m);
 

@@ -83,12 +83,6 @@ bool starts_with_ignore_case(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 grpc::Status require_job_id(const std::string& id) {
   if (id.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "job_id: required"};
   return grpc::Status::OK;
@@ -116,7 +110,7 @@ api_call::api_call(api_security security, const grpc::ServerContext& context, ap
                       "the authorization header must be 'Bearer <token>'"};
     return;
   }
-  auto found = security_.tokens->authenticate(trim(value.substr(kBearer.size())));
+  auto found = security_.tokens->authenticate(trim_blanks(value.substr(kBearer.size())));
   if (!found) {
     authenticated_ = {grpc::StatusCode::UNAUTHENTICATED, "unknown bearer token"};
     return;

@@ -384,18 +384,6 @@ status run_throughput(double scale, const fs::path& dir) {
   return {};
 }
 
-/// The value of header `name`, or an empty view.
-std::string_view header_of(rd_kafka_headers_t* headers, const char* name) {
-  const void* value = nullptr;
-  size_t size = 0;
-  if (headers == nullptr ||
-      rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      value == nullptr) {
-    return {};
-  }
-  return {static_cast<const char*>(value), size};
-}
-
 /// What the alert consumer measured.
 struct alert_visibility {
   std::vector<double> latencies_ms;  ///< One per measured patient, its first open alert.
@@ -413,31 +401,12 @@ class alert_tracker {
   explicit alert_tracker(bool exactly_once) : exactly_once_(exactly_once) {}
 
   status start(const std::string& bootstrap) {
-    auto c = make_client(RD_KAFKA_CONSUMER,
-                         {{"bootstrap.servers", bootstrap},
-                          {"group.id", "vigil-bench-sepsis-watch"},
-                          {"enable.auto.commit", "false"},
-                          {"enable.auto.offset.store", "false"},
-                          {"enable.partition.eof", "false"},
-                          {"auto.offset.reset", "earliest"},
-                          {"isolation.level", "read_uncommitted"},
-                          {"fetch.wait.max.ms", std::to_string(consumer_fetch_wait_ms)}});
+    std::vector<std::pair<std::string, int32_t>> partitions = {{"alerts", 0}, {"alerts", 1}};
+    if (exactly_once_) partitions.emplace_back("alerts.progress", 0);
+    auto c = make_assigned_consumer(bootstrap, "vigil-bench-sepsis-watch", consumer_fetch_wait_ms,
+                                    partitions);
     if (!c) return c.err();
     consumer_ = std::move(*c);
-    rd_kafka_poll_set_consumer(consumer_.get());
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(3);
-    rd_kafka_topic_partition_list_add(list, "alerts", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_add(list, "alerts", 1)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    if (exactly_once_) {
-      rd_kafka_topic_partition_list_add(list, "alerts.progress", 0)->offset =
-          RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return make_error(errc::io_error,
-                        std::string("cannot assign the alerts topics: ") + rd_kafka_err2str(err));
-    }
     thread_ = std::thread([this] { run(); });
     return {};
   }

@@ -99,18 +99,6 @@ std::optional<int64_t> int_field(std::string_view json, std::string_view quoted_
   return v;
 }
 
-/// The value of header `name` of `m`, or an empty view.
-std::string_view header_of(rd_kafka_headers_t* headers, const char* name) {
-  const void* value = nullptr;
-  size_t size = 0;
-  if (headers == nullptr ||
-      rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      value == nullptr) {
-    return {};
-  }
-  return {static_cast<const char*>(value), size};
-}
-
 /// What the consumer thread measured.
 struct visibility {
   std::vector<double> latencies_ms;  ///< One per measured record, first visibility only.
@@ -133,29 +121,12 @@ class visibility_tracker {
   /// Starts reading `topic` (and, for exactly_once, the progress topic) with the consumer setting
   /// fetch.wait.max.ms = `fetch_wait_ms`.
   status start(const std::string& bootstrap, const char* topic, int fetch_wait_ms) {
-    auto c = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
-                                             {"group.id", "vigil-bench-e2e-latency"},
-                                             {"enable.auto.commit", "false"},
-                                             {"enable.auto.offset.store", "false"},
-                                             {"enable.partition.eof", "false"},
-                                             {"auto.offset.reset", "earliest"},
-                                             {"isolation.level", "read_uncommitted"},
-                                             {"fetch.wait.max.ms", std::to_string(fetch_wait_ms)}});
+    std::vector<std::pair<std::string, int32_t>> partitions = {{topic, 0}};
+    if (exactly_once_) partitions.emplace_back(progress_topic, 0);
+    auto c =
+        make_assigned_consumer(bootstrap, "vigil-bench-e2e-latency", fetch_wait_ms, partitions);
     if (!c) return c.err();
     consumer_ = std::move(*c);
-    rd_kafka_poll_set_consumer(consumer_.get());
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(2);
-    rd_kafka_topic_partition_list_add(list, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    if (exactly_once_) {
-      rd_kafka_topic_partition_list_add(list, progress_topic, 0)->offset =
-          RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return make_error(errc::io_error,
-                        std::string("cannot assign the output topics: ") + rd_kafka_err2str(err));
-    }
     thread_ = std::thread([this] { run(); });
     return {};
   }
