@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "operators/connectors/csv_record.hpp"
+#include "operators/connectors/json_format.hpp"
 #include "operators/connectors/json_record_reader.hpp"
 #include "operators/connectors/line_reader.hpp"
 
@@ -116,6 +117,15 @@ class file_source final : public operator_base {
     (void)out;
     lines_.close();
     return {};
+  }
+
+  /// {"path": the file, "lines": lines read, "records": good records emitted}.
+  std::string position_json() const override {
+    std::string out = "{\"path\":";
+    append_json_string(out, params_.path);
+    out += ",\"lines\":" + std::to_string(lines_.line_number()) +
+           ",\"records\":" + std::to_string(good_rows_) + "}";
+    return out;
   }
 
  private:

@@ -395,6 +395,23 @@ TEST_F(FileSourceTest, MissingFileFailsOpenNamingThePath) {
   EXPECT_NE(d.err().message.find("'" + path + "'"), std::string::npos) << d.err().message;
 }
 
+// The position for a checkpoint's lineage: the file, the lines read and the good records.
+TEST_F(FileSourceTest, PositionIsTheLinesReadAndTheRecordsEmitted) {
+  const std::string path = write("pos.jsonl",
+                                 "{\"id\":1,\"ts\":1767225600000}\n"
+                                 "not json\n"
+                                 "{\"id\":3,\"ts\":1767225600003}\n");
+  operator_harness h(with_schema(obs_schema()), "file_source",
+                     cfg({{"path", str(path)}, {"event_time_field", str("ts")}}), {}, 0, 1, 2);
+  const std::string prefix = "{\"path\":\"" + path + "\",";
+  EXPECT_EQ(h.op().position_json(), prefix + R"("lines":0,"records":0})");
+  ASSERT_EQ(h.poll().st, poll_result::state::more);  // A good line and a bad one.
+  EXPECT_EQ(h.op().position_json(), prefix + R"("lines":2,"records":1})");
+  ASSERT_EQ(h.poll().st, poll_result::state::finished);
+  EXPECT_EQ(h.op().position_json(), prefix + R"("lines":3,"records":2})");
+  h.finish();
+}
+
 TEST_F(FileSourceTest, EmptyJsonFileFinishesAtOnce) {
   const std::string path = write("empty.jsonl", "");
   auto r = run(obs_schema(), cfg({{"path", str(path)}, {"event_time_field", str("ts")}}));

@@ -102,6 +102,12 @@ class generator_source final : public operator_base {
     return out;
   }
 
+  /// {"next_seq": the next sequence number, "emitted": records emitted so far}.
+  std::string position_json() const override {
+    return "{\"next_seq\":" + std::to_string(next_seq_) +
+           ",\"emitted\":" + std::to_string(emitted_) + "}";
+  }
+
   status restore_state(std::string_view bytes) override {
     int64_t fields[3];
     if (ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism) {

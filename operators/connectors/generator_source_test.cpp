@@ -147,6 +147,17 @@ TEST_F(GeneratorTest, SameRecordsWhateverParallelismAndBatchSize) {
   }
 }
 
+// The position for a checkpoint's lineage: this subtask's next sequence number and how many
+// records it emitted.
+TEST_F(GeneratorTest, PositionIsTheNextSequenceNumberAndTheRecordsEmitted) {
+  operator_harness h(registry_, "generator", cfg({{"count", num(10)}}), {}, 1, 2, 4);
+  EXPECT_EQ(h.op().position_json(), R"({"next_seq":1,"emitted":0})");
+  ASSERT_EQ(h.poll().st, poll_result::state::more);  // Sequence numbers 1, 3, 5, 7.
+  EXPECT_EQ(h.op().position_json(), R"({"next_seq":9,"emitted":4})");
+  ASSERT_EQ(h.poll().st, poll_result::state::finished);  // 9: the last of subtask 1.
+  EXPECT_EQ(h.op().position_json(), R"({"next_seq":11,"emitted":5})");
+}
+
 TEST_F(GeneratorTest, SeedChangesTheData) {
   auto a = run(cfg({{"count", num(50)}}), 0, 1, 1024).rows;
   auto b = run(cfg({{"count", num(50)}, {"seed", num(43)}}), 0, 1, 1024).rows;

@@ -32,6 +32,7 @@ struct epoch_files {
 struct sink_state {
   int64_t checkpoint = 0;
   bool finished = false;  ///< Restored after its final commit (see lake_sink::finished_).
+  int subtask = -1;       ///< The writing subtask; -1 in states written before it was recorded.
   std::vector<epoch_files> pending;
 };
 
@@ -67,6 +68,7 @@ result<sink_state> from_json(std::string_view bytes) {
     if (doc.is_object()) {
       out.checkpoint = doc.at("checkpoint").get<int64_t>();
       out.finished = doc.value("finished", false);
+      out.subtask = doc.value("subtask", -1);
     }
     const auto& epochs = doc.is_object() ? doc.at("epochs") : doc;
     for (const auto& e : epochs) {
@@ -156,8 +158,10 @@ class lake_sink final : public operator_base {
     roll();
     if (!closed_.empty()) pending_.push_back({checkpoint_id, std::move(closed_), app_id_});
     closed_.clear();
-    return nlohmann::json{
-        {"checkpoint", checkpoint_id}, {"finished", finished_}, {"epochs", to_json(pending_)}}
+    return nlohmann::json{{"checkpoint", checkpoint_id},
+                          {"finished", finished_},
+                          {"subtask", ctx_->subtask_index},
+                          {"epochs", to_json(pending_)}}
         .dump();
   }
 
@@ -170,51 +174,67 @@ class lake_sink final : public operator_base {
       if (e.app.empty()) e.app = app_id_;
       pending_.push_back(std::move(e));
     }
-    // Every epoch in a complete checkpoint's state was complete: commit what the table lacks.
-    VIGIL_TRY(commit_pending(INT64_MAX));
+    // Every epoch in a complete checkpoint's state was complete: commit what the table lacks,
+    // with the lineage of the checkpoint restored from.
+    VIGIL_TRY(commit_pending(INT64_MAX, ctx_->restored_checkpoint_id,
+                             sources_of(ctx_->restored_sources_json)));
     // A subtask that finished after this checkpoint committed its tail then; the input replayed
-    // to it now is that tail again (another subtask's failure restarted the job).
-    // After a change of parallelism every new subtask gets every old state: an old subtask's
-    // finish says nothing of the new ones.
+    // to it now is that tail again (another subtask's failure restarted the job): discarded.
     const bool rescaled =
         ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism;
-    if (!rescaled) finished_ = finished_ || state->finished;
-    if (!finished_ && !rescaled) {
-      const auto& commits = log_->snapshot().commits;
-      for (auto c = commits.rbegin(); c != commits.rend(); ++c) {
-        auto lineage = c->raw.find("lineage");
-        if (lineage == c->raw.end() || !lineage->is_object()) continue;
-        if (lineage->value("job", "") != ctx_->job_name ||
-            lineage->value("node", "") != ctx_->node_id ||
-            lineage->value("subtask", -1) != static_cast<int>(ctx_->subtask_index)) {
-          continue;
-        }
-        finished_ = lineage->value("final", false) &&
-                    lineage->value("epoch", int64_t{0}) > state->checkpoint;
-        break;
-      }
+    if (!rescaled) {
+      finished_ = finished_ || state->finished ||
+                  committed_final_after(ctx_->subtask_index, state->checkpoint);
       if (finished_) {
         spdlog::info(
             "lake_sink {}: committed its final files after checkpoint {}; the replayed "
             "input is discarded",
             app_id_, state->checkpoint);
       }
+      return {};
     }
+    // After a change of parallelism every new subtask gets every old state (in old-subtask
+    // order; a lake_sink always stores one), and the replayed input reaches other subtasks than
+    // before. If every old subtask had finished, the table holds the whole output: discard the
+    // replay. If only some had, their part of the replay would be written twice: refuse.
+    const uint32_t from =
+        state->subtask >= 0 ? static_cast<uint32_t>(state->subtask) : restore_calls_;
+    ++restore_calls_;
+    const bool done = state->finished || committed_final_after(from, state->checkpoint);
+    (done ? old_finished_ : old_open_).push_back(from);
+    if (!old_finished_.empty() && !old_open_.empty()) {
+      return make_error(
+          errc::state_error,
+          "lake_sink " + app_id_ + ": old subtask " + std::to_string(old_finished_.front()) +
+              " committed its final files after checkpoint " + std::to_string(state->checkpoint) +
+              " and old subtask " + std::to_string(old_open_.front()) +
+              " did not: with another parallelism the replayed input reaches "
+              "other subtasks, so part of it would be written twice; restore with "
+              "parallelism " +
+              std::to_string(ctx_->restored_parallelism));
+    }
+    finished_ = !old_finished_.empty();
     return {};
   }
 
-  void notify_checkpoint_complete(int64_t checkpoint_id) override {
-    if (auto st = commit_pending(checkpoint_id); !st && error_.empty()) {
-      error_ = st.err().message;
-      spdlog::error("lake_sink {}: {}", app_id_, error_);
+  /// Commits the epochs up to `checkpoint_id`. A failed commit fails the subtask at once: the
+  /// restart strategy restores the checkpoint, whose state still holds the uncommitted epochs,
+  /// and the restore commits them.
+  status notify_checkpoint_complete(int64_t checkpoint_id, std::string_view sources_json) override {
+    if (pending_.empty() || pending_.front().epoch > checkpoint_id) return {};
+    if (auto st = commit_pending(checkpoint_id, checkpoint_id, sources_of(sources_json)); !st) {
+      if (error_.empty()) error_ = st.err().message;
+      spdlog::error("lake_sink {}: {}", app_id_, st.err().message);
+      return make_error(errc::io_error, "lake_sink: " + st.err().message);
     }
+    return {};
   }
 
   status close(output&) override {
     if (finished_) return {};
     roll();
     if (error_.empty()) {
-      if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
+      if (auto st = commit_pending(INT64_MAX, 0, {}); !st) error_ = st.err().message;
     }
     if (error_.empty() && !closed_.empty()) {
       // The end of a bounded job: the files written since the last checkpoint.
@@ -222,7 +242,7 @@ class lake_sink final : public operator_base {
       for (const auto& e : pending_) last = std::max(last, e.epoch);
       pending_.push_back({last + 1, std::move(closed_), app_id_, true});
       closed_.clear();
-      if (auto st = commit_pending(INT64_MAX); !st) error_ = st.err().message;
+      if (auto st = commit_pending(INT64_MAX, 0, {}); !st) error_ = st.err().message;
     }
     if (!error_.empty()) return make_error(errc::io_error, "lake_sink: " + error_);
     return {};
@@ -233,6 +253,23 @@ class lake_sink final : public operator_base {
     std::unique_ptr<lake::parquet_writer> writer;
     std::string path;  ///< Relative to the table.
   };
+
+  /// Whether subtask `subtask` of this node (in this job) committed its final files after
+  /// checkpoint `checkpoint`: its newest commit in the log is a final one of a later epoch.
+  bool committed_final_after(uint32_t subtask, int64_t checkpoint) const {
+    const auto& commits = log_->snapshot().commits;
+    for (auto c = commits.rbegin(); c != commits.rend(); ++c) {
+      auto lineage = c->raw.find("lineage");
+      if (lineage == c->raw.end() || !lineage->is_object()) continue;
+      if (lineage->value("job", "") != ctx_->job_name ||
+          lineage->value("node", "") != ctx_->node_id ||
+          lineage->value("subtask", -1) != static_cast<int>(subtask)) {
+        continue;
+      }
+      return lineage->value("final", false) && lineage->value("epoch", int64_t{0}) > checkpoint;
+    }
+    return false;
+  }
 
   /// Appends rows of one partition (`value`; nullopt without partitioning) to its open file,
   /// opening one if needed: at most one file per partition per epoch unless it fills up.
@@ -287,9 +324,20 @@ class lake_sink final : public operator_base {
     closed_.push_back(std::move(*add));
   }
 
+  /// The source positions a completion carries, parsed once per commit round; null when there
+  /// are none (or, defensively, when they are not a JSON object).
+  static nlohmann::json sources_of(std::string_view sources_json) {
+    if (sources_json.empty()) return nullptr;
+    auto doc = nlohmann::json::parse(sources_json, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return nullptr;
+    return doc;
+  }
+
   /// Commits the pending epochs up to `upto` in order, one Delta version each; an epoch whose
-  /// txn the table already holds is skipped (a replay after a restore).
-  status commit_pending(int64_t upto) {
+  /// txn the table already holds is skipped (a replay after a restore). `checkpoint` is the
+  /// complete checkpoint that lets them commit and `sources` its source positions, recorded in
+  /// the lineage; 0 (with null) when no checkpoint is known (the end of the input).
+  status commit_pending(int64_t upto, int64_t checkpoint, const nlohmann::json& sources) {
     while (!pending_.empty() && pending_.front().epoch <= upto) {
       const epoch_files& e = pending_.front();
       lake::delta_commit_request request;
@@ -297,12 +345,23 @@ class lake_sink final : public operator_base {
       request.txn = lake::delta_txn{e.app, e.epoch, std::nullopt};
       request.operation = "STREAMING UPDATE";
       request.lineage = {{"job", ctx_->job_name},
+                         {"job_id", ctx_->job_id},
+                         {"graph_version", ctx_->graph_version},
                          {"node", ctx_->node_id},
                          {"subtask", ctx_->subtask_index},
                          {"epoch", e.epoch}};
-      if (e.final) request.lineage["final"] = true;
+      if (e.final) {
+        request.lineage["final"] = true;
+      } else if (checkpoint > 0) {
+        request.lineage["checkpoint"] = checkpoint;
+        if (!sources.is_null()) request.lineage["source_offsets"] = sources;
+      }
       auto done = log_->commit(request);
-      if (!done) return done.err();
+      if (!done) {
+        return with_context(
+            "table '" + table_ + "': commit of epoch " + std::to_string(e.epoch) + ": ",
+            done.err());
+      }
       pending_.erase(pending_.begin());
     }
     return {};
@@ -322,7 +381,12 @@ class lake_sink final : public operator_base {
   std::vector<delta_add> closed_;     ///< Closed in the current epoch.
   std::vector<epoch_files> pending_;  ///< Snapshotted, waiting for their checkpoint.
   std::string error_;                 ///< The first failure; close() reports it.
-  bool finished_ = false;  ///< Restored after its final commit: input is a replay, dropped.
+  bool finished_ = false;       ///< Restored after its final commit: input is a replay, dropped.
+  uint32_t restore_calls_ = 0;  ///< restore_state() calls so far (one per old subtask).
+  /// After a rescaled restore: the old subtasks that had committed their final files after the
+  /// checkpoint, and those that had not.
+  std::vector<uint32_t> old_finished_;
+  std::vector<uint32_t> old_open_;
 };
 
 class lake_sink_plan final : public operator_plan {

@@ -465,14 +465,14 @@ class coordinator_actor : public caf::event_based_actor {
         for (const auto& a : j.actors[n]) send(a, trigger_atom::value, id);
       }
     };
-    auto notify = [this, &j](int64_t id) {
+    auto notify = [this, &j](int64_t id, const std::string& sources) {
       for (const auto& node : j.actors) {
-        for (const auto& a : node) send(a, complete_atom::value, id);
+        for (const auto& a : node) send(a, complete_atom::value, id, sources);
       }
       auto& info = j.stored.info;
       info.last_checkpoint = id;
       ++info.checkpoints_completed;
-      j.consecutive_failures = 0;  // Progress: the restart budget starts afresh.
+      info.restart_attempts = 0;  // Progress: the restart budget starts afresh.
       complete_savepoints(j, id);
       persist(t_, j);
     };
@@ -740,19 +740,19 @@ class coordinator_actor : public caf::event_based_actor {
       fail_job(j, message);
       return;
     }
-    if (j.consecutive_failures >= j.plan->restart_max_attempts) {
-      fail_job(j, message + " (gave up after " + std::to_string(j.consecutive_failures) +
+    if (j.stored.info.restart_attempts >= j.plan->restart_max_attempts) {
+      fail_job(j, message + " (gave up after " + std::to_string(j.stored.info.restart_attempts) +
                       " restarts without a completed checkpoint)");
       return;
     }
-    ++j.consecutive_failures;
+    ++j.stored.info.restart_attempts;
     ++info.restarts;
     job_metrics_of(j).restarts->Increment();
     j.restart_cause = message;
     info.last_failure = message;
     info.state = job_state::restarting;
     spdlog::warn("coordinator: job {} failed ({}); restarting from checkpoint (attempt {} of {})",
-                 info.id, message, j.consecutive_failures, j.plan->restart_max_attempts);
+                 info.id, message, j.stored.info.restart_attempts, j.plan->restart_max_attempts);
     cancel_on_workers(j);
     retire(j);
     for (auto& sub : info.subtasks) {
@@ -769,8 +769,8 @@ class coordinator_actor : public caf::event_based_actor {
     ++j.attempt;
     j.deploying_attempt = false;
     int64_t delay = j.plan->restart_backoff_us;
-    for (uint32_t i = 1; i < j.consecutive_failures && delay < j.plan->restart_max_backoff_us;
-         ++i) {
+    for (uint32_t i = 1;
+         i < j.stored.info.restart_attempts && delay < j.plan->restart_max_backoff_us; ++i) {
       delay *= 2;
     }
     delay = std::min(delay, j.plan->restart_max_backoff_us);
@@ -792,11 +792,11 @@ class coordinator_actor : public caf::event_based_actor {
     }
     auto placement = place(t_, *j.plan);
     if (!placement) {
-      if (j.consecutive_failures >= j.plan->restart_max_attempts) {
+      if (j.stored.info.restart_attempts >= j.plan->restart_max_attempts) {
         fail_job(j, "cannot restart: " + placement.err().message);
         return;
       }
-      ++j.consecutive_failures;
+      ++j.stored.info.restart_attempts;
       info.last_failure = j.restart_cause + "; not restarted yet: " + placement.err().message;
       spdlog::warn("coordinator: job {}: cannot restart yet: {}", info.id, placement.err().message);
       schedule_restart(j);
@@ -1004,6 +1004,7 @@ void cluster_coordinator::recover(job_entry& j, const std::filesystem::path& che
   std::string why = "the coordinator restarted while the job was running; its subtasks stopped";
   auto planned = plan_job(j.stored.graph, registry_);
   if (planned && planned->checkpoint_interval_us > 0 && !checkpoint_root.empty()) {
+    planned->job_id = info.id;
     j.plan = std::make_shared<const job_plan>(std::move(*planned));
     j.summary = empty_summary(*j.plan);
     info.subtasks.clear();
@@ -1047,7 +1048,7 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
                                              const std::string& owner) {
   auto planned = plan_job(graph, registry_);
   if (!planned) return planned.err();
-  auto plan = std::make_shared<const job_plan>(std::move(*planned));
+  auto plan = std::make_shared<job_plan>(std::move(*planned));
   int64_t savepoint_id = 0;
   std::filesystem::path savepoint_dir;
   if (!from_savepoint.empty()) {
@@ -1110,6 +1111,7 @@ result<job_info> cluster_coordinator::submit(const v1::JobGraph& graph,
   job_entry j;
   job_info& info = j.stored.info;
   info.id = new_job_id(graph.name(), table_);
+  plan->job_id = info.id;
   info.name = graph.name();
   info.owner = owner;
   info.state = job_state::pending;

@@ -139,7 +139,6 @@ class cluster_coordinator final : public coordinator_api {
     uint64_t checkpoints_failed_before = 0;  ///< Failed checkpoints of earlier attempts.
     int64_t restore_id = 0;                  ///< Checkpoint the current attempt starts from.
     uint32_t attempt = 0;                    ///< Deployments so far; tags the attempt's timers.
-    uint32_t consecutive_failures = 0;       ///< Since the last completed checkpoint.
     std::string restart_cause;               ///< The failure behind the current restart.
     bool deploying_attempt = false;          ///< The current attempt's deploy has begun.
     /// end_input was asked: every attempt's sources are told to end once it runs (not kept

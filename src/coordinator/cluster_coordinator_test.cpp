@@ -519,6 +519,39 @@ TEST_F(ClusterCoordinatorTest, AJobThatKeepsFailingGivesUpAfterItsRestartAttempt
   std::filesystem::remove(blocker);
 }
 
+TEST_F(ClusterCoordinatorTest, ARestartedCoordinatorKeepsTheRestartBudgetUsed) {
+  checkpoint_dir_ = temp_dir("checkpoints");
+  auto data = temp_dir("budget-store");
+  start_cluster(1, 4, data);
+  // Every attempt fails at open, so no checkpoint ever completes to reset the budget.
+  auto blocker = temp_dir("budget-blocker");
+  std::filesystem::create_directories(blocker.parent_path());
+  { std::ofstream(blocker) << "not a directory"; }
+  auto job = core_->submit(
+      graph(checkpointed_to_lake(blocker / "table", 100, 0, "{max_attempts: 3, backoff_ms: 200}")));
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (core_->wait(job->id, 20ms)->restart_attempts == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+  }
+  auto before = core_->get(job->id);
+  ASSERT_TRUE(before.ok());
+  ASSERT_GE(before->restart_attempts, 1u);
+  ASSERT_LT(before->restart_attempts, 3u) << "the job gave up before the coordinator restarted";
+  core_.reset();
+  workers_.clear();
+
+  start_cluster(1, 4, data);
+  auto done = finish(job->id);
+  ASSERT_EQ(done.state, job_state::failed);
+  EXPECT_EQ(done.restart_attempts, 3u);
+  EXPECT_NE(done.error.find("gave up after 3 restarts"), std::string::npos) << done.error;
+  // Three failures of the job and the coordinator's restart; a coordinator that forgot the
+  // budget would have allowed three more.
+  EXPECT_EQ(done.restarts, 4u);
+  std::filesystem::remove(blocker);
+}
+
 TEST_F(ClusterCoordinatorTest, ARestartedCoordinatorResumesAJobFromItsCheckpoint) {
   checkpoint_dir_ = temp_dir("checkpoints");
   auto data = temp_dir("resume-store");

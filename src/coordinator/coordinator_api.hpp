@@ -33,6 +33,7 @@ struct job_info {
   int64_t submitted_at_us = 0;              ///< µs since the Unix epoch, UTC.
   std::vector<subtask_placement> subtasks;  ///< Plan (topological) order, then subtask.
   uint32_t restarts = 0;                    ///< Restarts after failures so far.
+  uint32_t restart_attempts = 0;            ///< Restarts since the newest completed checkpoint.
   int64_t last_checkpoint = 0;              ///< Newest complete checkpoint id; 0 if none.
   std::string last_failure;                 ///< The failure behind the latest restart.
   uint64_t checkpoints_completed = 0;

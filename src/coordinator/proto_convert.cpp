@@ -32,6 +32,7 @@ v1::Job to_proto(const job_info& job) {
   out.set_error(job.error);
   out.set_submitted_at_us(job.submitted_at_us);
   out.set_restarts(job.restarts);
+  out.set_restart_attempts(job.restart_attempts);
   out.set_last_checkpoint(job.last_checkpoint);
   out.set_last_failure(job.last_failure);
   out.set_checkpoints_completed(job.checkpoints_completed);
@@ -94,6 +95,7 @@ result<job_info> from_proto(const v1::Job& job) {
   out.error = job.error();
   out.submitted_at_us = job.submitted_at_us();
   out.restarts = job.restarts();
+  out.restart_attempts = job.restart_attempts();
   out.last_checkpoint = job.last_checkpoint();
   out.last_failure = job.last_failure();
   out.checkpoints_completed = job.checkpoints_completed();

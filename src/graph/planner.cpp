@@ -1,5 +1,10 @@
 #include "graph/planner.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <xxhash.h>
+
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -106,9 +111,24 @@ result<schema_ptr> to_schema(const v1::Schema& s, const std::string& path) {
   return make_schema(std::move(fields));
 }
 
+std::string graph_version(const v1::JobGraph& g) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    g.SerializeToCodedStream(&coded);
+  }
+  const XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h.high64));
+  return hex;
+}
+
 result<job_plan> plan_job(const v1::JobGraph& g, const operator_registry& registry) {
   job_plan out;
   out.name = g.name().empty() ? "job" : g.name();
+  out.graph_version = graph_version(g);
   out.max_parallelism = g.max_parallelism() == 0 ? 128 : g.max_parallelism();
   if (out.max_parallelism > max_key_groups) {
     return make_error(errc::invalid_graph,

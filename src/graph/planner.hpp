@@ -17,6 +17,12 @@ namespace vigil {
 /// operator needs, and a declared output_schema that differs from what the operator produces.
 result<job_plan> plan_job(const v1::JobGraph& graph, const operator_registry& registry);
 
+/// The graph's version for lineage (job_plan::graph_version): the first 16 hex digits of the
+/// XXH3-128 hash of its deterministic protobuf encoding. The same graph gives the same version
+/// in every process and across restarts; any change to it (a node, a config value, the
+/// parallelism) gives another.
+std::string graph_version(const v1::JobGraph& graph);
+
 /// Converts a protobuf config map to the operators' config form.
 config_map to_config_map(const v1::ValueMap& map);
 

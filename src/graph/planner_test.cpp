@@ -121,6 +121,30 @@ TEST(Planner, PlansAValidGraph) {
   EXPECT_EQ(p->edges[3].from_port, 1u);
 }
 
+// The graph version (lineage): 16 hex digits, the same for the same graph parsed again (and
+// after a round trip through its protobuf encoding, as a cluster stores and deploys it),
+// another for any change.
+TEST(Planner, GraphVersionIsAStableContentHash) {
+  auto p = plan_yaml(valid_graph);
+  ASSERT_TRUE(p.ok()) << p.err().message;
+  EXPECT_EQ(p->graph_version.size(), 16u);
+  EXPECT_EQ(p->graph_version.find_first_not_of("0123456789abcdef"), std::string::npos)
+      << p->graph_version;
+  auto again = plan_yaml(valid_graph);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->graph_version, p->graph_version);
+  auto g = parse_graph_yaml(valid_graph);
+  ASSERT_TRUE(g.ok());
+  v1::JobGraph copy;
+  ASSERT_TRUE(copy.ParseFromString(g->SerializeAsString()));
+  EXPECT_EQ(graph_version(copy), p->graph_version);
+  std::string changed = valid_graph;
+  changed.replace(changed.find("rows: 5"), 7, "rows: 6");
+  auto other = plan_yaml(changed);
+  ASSERT_TRUE(other.ok()) << other.err().message;
+  EXPECT_NE(other->graph_version, p->graph_version);
+}
+
 TEST(Planner, RefusesUnknownOperator) {
   expect_refused("nodes: [{id: a, operator: nope}]", {"node 'a'", "operator", "'nope'"});
 }

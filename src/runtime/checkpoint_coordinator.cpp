@@ -1,14 +1,14 @@
 #include "runtime/checkpoint_coordinator.hpp"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace vigil {
 
-checkpoint_coordinator::checkpoint_coordinator(const job_plan& plan,
-                                               std::shared_ptr<checkpoint_storage> storage,
-                                               std::function<void(int64_t)> trigger,
-                                               std::function<void(int64_t)> notify,
-                                               std::shared_ptr<metrics::job_metrics> metrics)
+checkpoint_coordinator::checkpoint_coordinator(
+    const job_plan& plan, std::shared_ptr<checkpoint_storage> storage,
+    std::function<void(int64_t)> trigger, std::function<void(int64_t, const std::string&)> notify,
+    std::shared_ptr<metrics::job_metrics> metrics)
     : plan_(plan),
       storage_(std::move(storage)),
       trigger_(std::move(trigger)),
@@ -97,22 +97,44 @@ status checkpoint_coordinator::complete(int64_t now_us) {
                 ",\"bytes_copied\":" + std::to_string(a.bytes_copied) + "}";
   }
   // Node ids are restricted to [A-Za-z0-9_.-] and job names are escaped: plain JSON.
-  std::string job;
-  for (char c : plan_.name) {
-    if (c == '"' || c == '\\') job += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) job += c;
+  auto escape = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) out += c;
+    }
+    return out;
+  };
+  const std::string job = escape(plan_.name);
+  // Source positions per source node, in subtask order (acks_ is sorted); a subtask that
+  // reported none, or no valid JSON, has null.
+  const std::vector<bool> is_source = plan_.source_nodes();
+  std::string sources = "{";
+  for (size_t n = 0; n < plan_.nodes.size(); ++n) {
+    if (!is_source[n]) continue;
+    std::string list;
+    for (const auto& a : acks_) {
+      if (a.node != n) continue;
+      if (!list.empty()) list += ",";
+      bool valid = !a.position.empty() && nlohmann::json::accept(a.position);
+      list += valid ? a.position : std::string("null");
+    }
+    if (sources.size() > 1) sources += ",";
+    sources += "\"" + plan_.nodes[n].id + "\":[" + list + "]";
   }
+  sources += "}";
   std::string nodes;
   for (const auto& n : plan_.nodes) {
     if (!nodes.empty()) nodes += ",";
     nodes += "{\"id\":\"" + n.id + "\",\"parallelism\":" + std::to_string(n.parallelism) + "}";
   }
   std::string metadata =
-      "{\"version\":1,\"id\":" + std::to_string(id) + ",\"job\":\"" + job +
-      "\",\"max_parallelism\":" + std::to_string(plan_.max_parallelism) + ",\"nodes\":[" + nodes +
-      "]" + ",\"duration_us\":" + std::to_string(now_us - started_us_) +
+      "{\"version\":1,\"id\":" + std::to_string(id) + ",\"job\":\"" + job + "\",\"job_id\":\"" +
+      (plan_.job_id.empty() ? job : escape(plan_.job_id)) + "\",\"graph_version\":\"" +
+      plan_.graph_version + "\",\"max_parallelism\":" + std::to_string(plan_.max_parallelism) +
+      ",\"nodes\":[" + nodes + "]" + ",\"duration_us\":" + std::to_string(now_us - started_us_) +
       ",\"bytes\":" + std::to_string(bytes) + ",\"bytes_copied\":" + std::to_string(copied) +
-      ",\"subtasks\":[" + subtasks + "]}\n";
+      ",\"subtasks\":[" + subtasks + "],\"sources\":" + sources + "}\n";
   if (auto st = storage_->complete(id, metadata); !st) {
     return failure("checkpoint " + std::to_string(id) + ": " + st.err().message, now_us);
   }
@@ -125,7 +147,7 @@ status checkpoint_coordinator::complete(int64_t now_us) {
   summary_.bytes_copied += copied;
   metrics_->checkpoint_completed(id, bytes, now_us - started_us_);
   if (auto st = storage_->retain(plan_.checkpoint_retain); !st) return st;
-  notify_(id);
+  notify_(id, sources);
   return {};
 }
 

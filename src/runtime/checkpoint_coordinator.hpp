@@ -33,12 +33,15 @@ struct checkpoint_summary {
 /// the job after more consecutive failures than the plan tolerates. One checkpoint at a time.
 class checkpoint_coordinator {
  public:
-  /// `trigger(id)` sends the trigger to every live source subtask; `notify(id)` tells every
-  /// live subtask that checkpoint `id` is complete. Completions and failures are counted in
+  /// `trigger(id)` sends the trigger to every live source subtask; `notify(id, sources)` tells
+  /// every live subtask that checkpoint `id` is complete, with the source positions the source
+  /// subtasks acknowledged it with (`{"<node id>": [<position of subtask 0>, ...]}`, also in
+  /// the checkpoint's _metadata as "sources"). Completions and failures are counted in
   /// `metrics` (the job's series, kept across restarts by the caller), or, when it is null, in
   /// series of its own labelled with the plan's name.
   checkpoint_coordinator(const job_plan& plan, std::shared_ptr<checkpoint_storage> storage,
-                         std::function<void(int64_t)> trigger, std::function<void(int64_t)> notify,
+                         std::function<void(int64_t)> trigger,
+                         std::function<void(int64_t, const std::string&)> notify,
                          std::shared_ptr<metrics::job_metrics> metrics = nullptr);
 
   /// Starts the first checkpoint one interval after `now_us`. A job restored from checkpoint
@@ -74,7 +77,7 @@ class checkpoint_coordinator {
   const job_plan& plan_;
   std::shared_ptr<checkpoint_storage> storage_;
   std::function<void(int64_t)> trigger_;
-  std::function<void(int64_t)> notify_;
+  std::function<void(int64_t, const std::string&)> notify_;
   std::set<std::pair<size_t, uint32_t>> live_;     ///< Subtasks not finished.
   std::set<std::pair<size_t, uint32_t>> pending_;  ///< Not yet acknowledged the current one.
   std::vector<checkpoint_ack> acks_;

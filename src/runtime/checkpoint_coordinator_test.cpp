@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace vigil {
 namespace {
@@ -31,7 +32,10 @@ class CheckpointCoordinatorTest : public ::testing::Test {
     return checkpoint_coordinator(
         plan_, std::make_shared<checkpoint_storage>(dir_),
         [this](int64_t id) { triggered_.push_back(id); },
-        [this](int64_t id) { notified_.push_back(id); });
+        [this](int64_t id, const std::string& sources) {
+          notified_.push_back(id);
+          notified_sources_.push_back(sources);
+        });
   }
 
   status ack_all(checkpoint_coordinator& c, int64_t id, int64_t now) {
@@ -47,6 +51,7 @@ class CheckpointCoordinatorTest : public ::testing::Test {
   fs::path dir_;
   std::vector<int64_t> triggered_;
   std::vector<int64_t> notified_;
+  std::vector<std::string> notified_sources_;
 };
 
 // Completions and failures reach the job's metric series, which outlive the coordinator.
@@ -56,7 +61,7 @@ TEST_F(CheckpointCoordinatorTest, CountsCheckpointsInTheJobsMetrics) {
     checkpoint_coordinator c(
         plan_, std::make_shared<checkpoint_storage>(dir_),
         [this](int64_t id) { triggered_.push_back(id); },
-        [this](int64_t id) { notified_.push_back(id); }, m);
+        [this](int64_t id, const std::string&) { notified_.push_back(id); }, m);
     c.start(0);
     ASSERT_TRUE(c.tick(1000).ok());
     ASSERT_TRUE(ack_all(c, 1, 3500).ok());
@@ -100,6 +105,54 @@ TEST_F(CheckpointCoordinatorTest, TriggersCompletesAndNotifiesInOrder) {
   EXPECT_EQ(triggered_.size(), 1u);
   ASSERT_TRUE(c.tick(2700).ok());
   EXPECT_EQ(triggered_, (std::vector<int64_t>{1, 2}));
+}
+
+// The positions the source subtasks acknowledged with go into the checkpoint's _metadata (per
+// source node, in subtask order, whatever order the acks came in) and into the notification;
+// operators that are no source, and invalid positions, add nothing / null.
+TEST_F(CheckpointCoordinatorTest, RecordsTheSourcePositionsInTheMetadataAndTheNotification) {
+  plan_.edges.push_back({0, 0, 1, 0, partitioning::forward});  // src -> win: one source node.
+  plan_.name = "demo";
+  plan_.job_id = "demo-7";
+  plan_.graph_version = "00112233aabbccdd";
+  auto c = make();
+  c.start(0);
+  ASSERT_TRUE(c.tick(1000).ok());
+  checkpoint_ack a1{1, 0, 1, 10, 5, 1, R"({"next_seq":9,"emitted":4})"};
+  checkpoint_ack a0{1, 0, 0, 10, 5, 1, R"({"next_seq":8,"emitted":4})"};
+  checkpoint_ack w0{1, 1, 0, 10, 5, 1, ""};
+  checkpoint_ack w1{1, 1, 1, 10, 5, 1, "{not json"};
+  for (const auto& a : {a1, w0, a0, w1}) ASSERT_TRUE(c.on_ack(a, 1500).ok());
+  const std::string expected = R"({"src":[{"next_seq":8,"emitted":4},{"next_seq":9,"emitted":4}]})";
+  ASSERT_EQ(notified_, std::vector<int64_t>{1});
+  EXPECT_EQ(notified_sources_, std::vector<std::string>{expected});
+  std::ifstream meta(dir_ / "chk-1" / "_metadata");
+  std::string text((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(R"("sources":)" + expected + "}"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("job_id":"demo-7","graph_version":"00112233aabbccdd")"), std::string::npos)
+      << text;
+  auto stored = checkpoint_storage(dir_).source_positions(1);
+  ASSERT_TRUE(stored.ok()) << stored.err().message;
+  EXPECT_EQ(nlohmann::json::parse(*stored), nlohmann::json::parse(expected));
+
+  // A source that reports no valid position has null at its index.
+  ASSERT_TRUE(c.tick(2500).ok());
+  ASSERT_TRUE(c.on_ack({2, 0, 0, 1, 1, 1, "{not json"}, 2600).ok());
+  ASSERT_TRUE(c.on_ack({2, 0, 1, 1, 1, 1, R"({"next_seq":11,"emitted":5})"}, 2600).ok());
+  ASSERT_TRUE(c.on_ack({2, 1, 0, 1, 1, 1, ""}, 2600).ok());
+  ASSERT_TRUE(c.on_ack({2, 1, 1, 1, 1, 1, ""}, 2600).ok());
+  ASSERT_EQ(notified_sources_.size(), 2u);
+  EXPECT_EQ(notified_sources_[1], R"({"src":[null,{"next_seq":11,"emitted":5}]})");
+}
+
+// A checkpoint that recorded no source positions (written by an earlier version) has none.
+TEST_F(CheckpointCoordinatorTest, ACheckpointWithoutSourcePositionsHasNone) {
+  checkpoint_storage storage(dir_);
+  ASSERT_TRUE(storage.complete(3, R"({"version":1,"id":3,"job":"demo"})").ok());
+  auto positions = storage.source_positions(3);
+  ASSERT_TRUE(positions.ok()) << positions.err().message;
+  EXPECT_EQ(*positions, "");
+  EXPECT_FALSE(storage.source_positions(4).ok());
 }
 
 // A checkpoint without a finished subtask's state would restart that subtask from nothing: one

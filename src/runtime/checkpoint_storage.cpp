@@ -46,6 +46,17 @@ int64_t id_of(const std::string& name) {
   return std::stoll(digits);
 }
 
+/// The JSON object in the metadata file `file`.
+result<nlohmann::json> read_metadata(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return io_failure(file, "open", errno);
+  auto meta = nlohmann::json::parse(in, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) {
+    return make_error(errc::parse_error, file.string() + ": not JSON");
+  }
+  return meta;
+}
+
 }  // namespace
 
 fs::path checkpoint_storage::checkpoint_dir(int64_t id) const {
@@ -166,6 +177,12 @@ status checkpoint_storage::export_checkpoint(int64_t id, const fs::path& target)
     fs::create_directories(shared, ec);
     if (ec) return io_failure(shared, "create", ec.value());
     for (const auto& name : *files) {
+      // Shared files are immutable (written once under a temporary name, then renamed): on the
+      // same file system a hard link is a copy that costs no data I/O, and retention here only
+      // unlinks its own name. Elsewhere (another volume), a synced copy.
+      std::error_code link_ec;
+      fs::create_hard_link(root_ / "shared" / subtask / name, shared / name, link_ec);
+      if (!link_ec) continue;
       if (auto st = in_storage(copy_file_synced(root_ / "shared" / subtask / name, shared / name));
           !st) {
         return st;
@@ -182,12 +199,9 @@ status checkpoint_storage::export_checkpoint(int64_t id, const fs::path& target)
 
 result<checkpoint_storage::job_shape> checkpoint_storage::shape(int64_t id) const {
   fs::path file = checkpoint_dir(id) / metadata_name;
-  std::ifstream in(file);
-  if (!in) return io_failure(file, "open", errno);
-  auto meta = nlohmann::json::parse(in, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object()) {
-    return make_error(errc::parse_error, file.string() + ": not JSON");
-  }
+  auto read = read_metadata(file);
+  if (!read) return read.err();
+  const nlohmann::json& meta = *read;
   job_shape out;
   // Checkpoints written before the shape was recorded have neither field: their nodes are
   // taken to have the current parallelism.
@@ -204,6 +218,15 @@ result<checkpoint_storage::job_shape> checkpoint_storage::shape(int64_t id) cons
     }
   }
   return out;
+}
+
+result<std::string> checkpoint_storage::source_positions(int64_t id) const {
+  auto meta = read_metadata(checkpoint_dir(id) / metadata_name);
+  if (!meta) return meta.err();
+  // Checkpoints written before source positions were recorded have none.
+  auto it = meta->find("sources");
+  if (it == meta->end() || !it->is_object()) return std::string();
+  return it->dump();
 }
 
 int64_t checkpoint_storage::highest_id() const {

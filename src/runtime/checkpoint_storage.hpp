@@ -71,6 +71,9 @@ class checkpoint_storage {
     std::map<std::string, uint32_t> parallelism;  ///< By node id.
   };
   result<job_shape> shape(int64_t id) const;
+  /// The source positions recorded in complete checkpoint `id`'s metadata, `{"<node id>":
+  /// [<position of subtask 0>, ...]}` as compact JSON; empty if it recorded none.
+  result<std::string> source_positions(int64_t id) const;
 
   /// Copies complete checkpoint `id` with every shared file it uses into `target` (which must
   /// not exist), in the same layout, _metadata last: a savepoint, a storage of its own that

@@ -33,6 +33,12 @@ class CheckpointStorageTest : public ::testing::Test {
     fs::remove_all(base_);
   }
 
+  /// Writes the state cache back, so that the entries are in SST files rather than in a
+  /// checkpoint's delta of young cache entries.
+  void write_back() {
+    state_->scan_all(counts_, [](uint32_t, std::string_view, std::string_view) { return true; });
+  }
+
   void put_keys(int64_t from, int64_t to) {
     for (int64_t k = from; k < to; ++k) {
       std::string key(1, '\1');
@@ -61,6 +67,7 @@ class CheckpointStorageTest : public ::testing::Test {
 TEST_F(CheckpointStorageTest, CopiesEachSstFileOnlyOnce) {
   checkpoint_storage storage(base_ / "checkpoints");
   put_keys(0, 5000);
+  write_back();
   auto first = snapshot(storage, 1);
   EXPECT_GT(first.bytes, 0u);
   EXPECT_EQ(first.bytes_copied, first.bytes);  // Nothing to share with yet.
@@ -96,10 +103,12 @@ TEST_F(CheckpointStorageTest, AnIncompleteCheckpointIsNotListed) {
 TEST_F(CheckpointStorageTest, RetentionDropsOldCheckpointsAndUnreferencedFiles) {
   checkpoint_storage storage(base_ / "checkpoints");
   put_keys(0, 2000);
+  write_back();
   snapshot(storage, 1);
   ASSERT_TRUE(storage.complete(1, "{}").ok());
   auto old_files = storage.shared_files(1, "w-0");
   ASSERT_TRUE(old_files.ok());
+  ASSERT_FALSE(old_files->empty());
 
   // Compaction rewrites everything into new SST files: checkpoint 2 shares none with 1.
   put_keys(2000, 3000);
@@ -121,6 +130,54 @@ TEST_F(CheckpointStorageTest, RetentionDropsOldCheckpointsAndUnreferencedFiles) 
     }
   }
   for (const auto& f : *kept) EXPECT_TRUE(fs::exists(base_ / "checkpoints/shared/w-0" / f)) << f;
+}
+
+TEST_F(CheckpointStorageTest, ASavepointOutlivesTheCheckpointItWasExportedFrom) {
+  checkpoint_storage storage(base_ / "checkpoints");
+  put_keys(0, 2000);
+  write_back();
+  put_keys(2000, 2500);  // Young: in the checkpoint's cache delta.
+  snapshot(storage, 1);
+  ASSERT_TRUE(storage.complete(1, "{}").ok());
+  auto files = storage.shared_files(1, "w-0");
+  ASSERT_TRUE(files.ok());
+  ASSERT_FALSE(files->empty());
+
+  const fs::path target = base_ / "savepoint";
+  auto exported = storage.export_checkpoint(1, target);
+  ASSERT_TRUE(exported.ok()) << exported.err().message;
+  EXPECT_FALSE(storage.export_checkpoint(1, target).ok()) << "never over an existing savepoint";
+  // On the same file system the immutable SST files are linked, not copied.
+  for (const auto& f : *files) {
+    EXPECT_EQ(fs::hard_link_count(target / "shared/w-0" / f), 2u) << f;
+  }
+
+  // Retention drops checkpoint 1 and its files; the savepoint keeps its own names.
+  put_keys(2500, 3000);
+  ASSERT_TRUE(state_->compact().ok());
+  snapshot(storage, 2);
+  ASSERT_TRUE(storage.complete(2, "{}").ok());
+  ASSERT_TRUE(storage.retain(1).ok());
+  EXPECT_FALSE(fs::exists(storage.checkpoint_dir(1)));
+
+  checkpoint_storage savepoint(target);
+  EXPECT_EQ(savepoint.completed(), (std::vector<int64_t>{1}));
+  const fs::path restored = base_ / "restored";
+  auto r = savepoint.restore_state(1, "w-0", restored);
+  ASSERT_TRUE(r.ok() && *r);
+  state_.reset();
+  state_backend::options o;
+  o.directory = restored.string();
+  o.fresh = false;
+  auto st = state_backend::open(o);
+  ASSERT_TRUE(st.ok()) << st.err().message;
+  ASSERT_TRUE((*st)->declare("counts", state_backend::kind::value).ok());
+  size_t keys = 0;
+  (*st)->scan_all(counts_, [&](uint32_t, std::string_view, std::string_view) {
+    ++keys;
+    return true;
+  });
+  EXPECT_EQ(keys, 2500u) << "the SST files and the cache delta of checkpoint 1";
 }
 
 }  // namespace

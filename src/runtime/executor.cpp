@@ -123,7 +123,9 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
     checkpoints.emplace(
         plan, std::make_shared<checkpoint_storage>(opts.checkpoint_dir),
         [&](int64_t id) { send_to_live(true, trigger_atom::value, id); },
-        [&](int64_t id) { send_to_live(false, complete_atom::value, id); });
+        [&](int64_t id, const std::string& sources) {
+          send_to_live(false, complete_atom::value, id, sources);
+        });
     checkpoints->start(operator_context::now_us(), opts.restore_id);
   }
   auto checkpoint_status = [&](status st) {

@@ -30,6 +30,12 @@ struct job_plan {
   };
 
   std::string name;
+  /// The job's id in a cluster (set by the worker that runs it); empty for a job run in process
+  /// (`vigil run` without `--workers`), whose subtasks use the name instead.
+  std::string job_id;
+  /// A content hash of the graph the plan was built from (plan_job: 16 hex digits of XXH3-128
+  /// over its deterministic protobuf encoding): the same graph gives the same version.
+  std::string graph_version;
   std::vector<node> nodes;  ///< In topological order.
   std::vector<edge> edges;
   uint32_t max_parallelism = 128;

@@ -36,7 +36,8 @@ using trigger_atom = caf::atom_constant<caf::atom("trigger")>;
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
 /// Subtask to coordinator: (decline, checkpoint id, node, subtask, reason).
 using decline_atom = caf::atom_constant<caf::atom("decline")>;
-/// Coordinator to subtasks: (complete, checkpoint id).
+/// Coordinator to subtasks: (complete, checkpoint id, source positions): the positions as in
+/// the checkpoint's _metadata, `{"<node id>": [<position of subtask 0>, ...]}`.
 using complete_atom = caf::atom_constant<caf::atom("complete")>;
 /// Coordinator to source subtasks: (end_input): stop reading and end the stream, as a bounded
 /// source does at its end (a drain: downstream operators flush and sinks commit).
@@ -131,12 +132,14 @@ struct checkpoint_ack {
   uint64_t bytes = 0;         ///< Size of its snapshot.
   uint64_t bytes_copied = 0;  ///< New bytes copied to checkpoint storage for it.
   int64_t duration_us = 0;    ///< From barrier alignment to stored.
+  /// Sources: the read position at the snapshot (operator_base::position_json); else empty.
+  std::string position;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkpoint_ack& x) {
   return f(caf::meta::type_name("vigil.checkpoint_ack"), x.id, x.node, x.subtask, x.bytes,
-           x.bytes_copied, x.duration_us);
+           x.bytes_copied, x.duration_us, x.position);
 }
 
 /// CAF 0.17 inspection: serializable, so that a remote worker can report to the coordinator.

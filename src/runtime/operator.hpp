@@ -109,6 +109,12 @@ class output {
 /// What a running operator instance knows of its surroundings. Owned by the runtime.
 struct operator_context {
   std::string job_name;  ///< The graph's name (stable across restarts of the job).
+  /// The job's id: the cluster's job id, or the graph's name for a job run in this process
+  /// (`vigil run` without `--workers`).
+  std::string job_id;
+  /// A content hash of the job's graph as submitted (job_plan::graph_version): equal for the
+  /// same graph across restarts of the job and of the coordinator.
+  std::string graph_version;
   std::string node_id;
   uint32_t subtask_index = 0;
   uint32_t parallelism = 1;
@@ -117,6 +123,11 @@ struct operator_context {
   /// once per old subtask with state, in subtask order, if it differs from `parallelism`);
   /// 0 when starting empty.
   uint32_t restored_parallelism = 0;
+  /// When restored: the id of the checkpoint restored from, else 0.
+  int64_t restored_checkpoint_id = 0;
+  /// When restored: the source positions of that checkpoint, `{"<node id>": [<position of
+  /// subtask 0>, ...]}` (see operator_base::position_json); empty when unknown.
+  std::string restored_sources_json;
   key_group_range key_groups;
   size_t batch_size = 1024;
   state_backend* state = nullptr;     ///< Set for stateful operators, else null.
@@ -199,8 +210,19 @@ class operator_base {
     (void)bytes;
     return {};
   }
+  /// Sources: their read position as of the last snapshot_state(), as a small JSON object (e.g.
+  /// a Kafka source's next offset per partition). The runtime calls it right after
+  /// snapshot_state() and records it in the checkpoint's metadata (lineage, not state: restores
+  /// use snapshot_state()). Empty: no position to report.
+  virtual std::string position_json() const { return {}; }
   /// Checkpoint `id` is complete on every subtask: output held back for it may become visible.
-  virtual void notify_checkpoint_complete(int64_t checkpoint_id) { (void)checkpoint_id; }
+  /// `sources_json` holds the checkpoint's source positions, `{"<node id>": [<position of
+  /// subtask 0>, ...]}` ("{}" when no source reported one). An error fails the subtask at once,
+  /// and the job's restart strategy takes over.
+  virtual status notify_checkpoint_complete(int64_t checkpoint_id, std::string_view sources_json) {
+    (void)checkpoint_id, (void)sources_json;
+    return {};
+  }
 };
 
 }  // namespace vigil

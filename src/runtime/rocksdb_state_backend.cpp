@@ -10,12 +10,15 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cassert>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <unordered_map>
 
@@ -45,7 +48,12 @@
 /// cheaper than random ones). An entry that is created and erased between two write-backs, and
 /// that RocksDB is known not to hold (its load found nothing, or it came from map_put_new()),
 /// never reaches RocksDB: no Put and no tombstone. Lists are appended with Merge directly. A
-/// method added later that reads RocksDB in bulk (e.g. a checkpoint) must call write_back() first.
+/// method added later that reads RocksDB in bulk must call write_back() first.
+///
+/// Checkpoints: checkpoint_to() writes only the dirty entries that have been dirty for a few
+/// checkpoints to RocksDB; the young ones go to a delta file (a WriteBatch) beside the RocksDB
+/// checkpoint, which a restore applies. State that lives a few checkpoint intervals never
+/// reaches RocksDB, as without checkpoints (see docs/design/0006-checkpoints.md).
 ///
 /// State ids: names starting with "__" are the runtime's (e.g. timers) and get ids from 0xff00
 /// up; other names get ids from 0 up, in declaration order.
@@ -67,6 +75,66 @@ constexpr size_t prefix_bytes = 4;  // key group + state id
 constexpr size_t expiry_bytes = 8;
 constexpr int64_t no_time = std::numeric_limits<int64_t>::min();
 constexpr int64_t never = std::numeric_limits<int64_t>::max();
+
+/// A checkpoint's state cache delta (rocksdb_state_backend::checkpoint_to): a file beside
+/// RocksDB's files holding the young dirty cache entries that were not written to RocksDB.
+/// Format: delta_magic, the XXH3-64 of the rest (8 bytes, little-endian), then a
+/// rocksdb::WriteBatch (Puts and Deletes). Restoring applies it over the SST files.
+constexpr const char* delta_file_name = "VIGIL-STATE-DELTA";
+constexpr std::string_view delta_magic = "VGLDLTA1";
+/// Checkpoints an entry stays in the delta while it remains dirty, before it is written to
+/// RocksDB (then its SST file is copied once and shared by later checkpoints).
+constexpr uint8_t max_delta_rounds = 4;
+/// The most key and value bytes in one delta; the older dirty entries beyond it go to RocksDB.
+constexpr size_t max_delta_bytes = 16 << 20;
+
+status write_delta(const std::string& dir, const std::string& rep) {
+  std::string path = dir + "/" + delta_file_name;
+  uint64_t hash = XXH3_64bits(rep.data(), rep.size());
+  char hash_bytes[8];
+  for (int i = 0; i < 8; ++i) hash_bytes[i] = static_cast<char>(hash >> (8 * i));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(delta_magic.data(), static_cast<std::streamsize>(delta_magic.size()));
+  out.write(hash_bytes, sizeof hash_bytes);
+  out.write(rep.data(), static_cast<std::streamsize>(rep.size()));
+  out.close();
+  if (!out) return make_error(errc::io_error, "state backend: cannot write '" + path + "'");
+  return {};
+}
+
+/// Applies the delta file of a restored checkpoint directory `dir` to `db` (open on `dir`) and
+/// removes it; nothing to do without one.
+status apply_delta(rocksdb::DB& db, const std::string& dir) {
+  std::string path = dir + "/" + delta_file_name;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return {};
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return make_error(errc::io_error, "state backend: cannot read '" + path + "'");
+  }
+  const size_t header = delta_magic.size() + 8;
+  uint64_t want = 0;
+  if (bytes.size() >= header) {
+    for (int i = 7; i >= 0; --i) {
+      want = (want << 8) | static_cast<unsigned char>(bytes[delta_magic.size() + i]);
+    }
+  }
+  if (bytes.size() < header ||
+      std::string_view(bytes).substr(0, delta_magic.size()) != delta_magic ||
+      XXH3_64bits(bytes.data() + header, bytes.size() - header) != want) {
+    return make_error(errc::state_error, "state backend: '" + path +
+                                             "' is not a state delta or is damaged (checksum)");
+  }
+  rocksdb::WriteBatch batch(bytes.substr(header));
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  if (auto s = db.Write(wo, &batch); !s.ok()) {
+    return make_error(errc::state_error, "state backend: applying '" + path + "': " + s.ToString());
+  }
+  std::filesystem::remove(path, ec);
+  return {};
+}
 
 /// Per-state-id flags, shared with the compaction filter.
 enum state_flags : uint8_t {
@@ -306,6 +374,7 @@ class rocksdb_state_backend final : public state_backend {
                                                opts.directory + "': " + s.ToString());
     }
     db_.reset(raw);
+    if (!opts.fresh) VIGIL_TRY(apply_delta(*db_, opts.directory));
     return load_registry();
   }
 
@@ -653,7 +722,14 @@ class rocksdb_state_backend final : public state_backend {
   }
 
   result<std::string> checkpoint_to(const std::string& dir) override {
-    write_back();
+    // Young dirty entries go to the delta file, the rest to RocksDB (see split_dirty()).
+    delta_.Clear();
+    batch_.Clear();
+    cache_.split_dirty(
+        max_delta_rounds, max_delta_bytes,
+        [&](const detail::state_cache::entry& e) { add_entry(delta_, e); },
+        [&](const detail::state_cache::entry& e) { write_entry(e); });
+    if (batch_.Count() > 0) note(db_->Write(write_options_, &batch_));
     if (!error_.ok()) return error_.err();
     rocksdb::Checkpoint* raw = nullptr;
     if (auto s = rocksdb::Checkpoint::Create(db_.get(), &raw); !s.ok()) {
@@ -666,6 +742,7 @@ class rocksdb_state_backend final : public state_backend {
       return make_error(errc::state_error,
                         "state backend: checkpoint to " + dir + ": " + s.ToString());
     }
+    if (delta_.Count() > 0) VIGIL_TRY(write_delta(dir, delta_.Data()));
     std::string identity;
     if (auto s = db_->GetDbIdentity(identity); !s.ok()) {
       return make_error(errc::state_error, "state backend: identity: " + s.ToString());
@@ -682,15 +759,24 @@ class rocksdb_state_backend final : public state_backend {
   void write_back() {
     if (!cache_.has_dirty()) return;
     batch_.Clear();
-    cache_.drain_dirty([&](const detail::state_cache::entry& e) {
-      note(e.present ? batch_.Put(to_slice(e.key()), to_slice(e.value()))
-                     : batch_.Delete(to_slice(e.key())));
-      if (batch_.GetDataSize() >= max_batch_bytes) {
-        note(db_->Write(write_options_, &batch_));
-        batch_.Clear();
-      }
-    });
+    cache_.drain_dirty([&](const detail::state_cache::entry& e) { write_entry(e); });
     if (batch_.Count() > 0) note(db_->Write(write_options_, &batch_));
+  }
+
+  /// Adds a cache entry to `batch`: a Put of its value, or a Delete if it is absent.
+  void add_entry(rocksdb::WriteBatch& batch, const detail::state_cache::entry& e) {
+    note(e.present ? batch.Put(to_slice(e.key()), to_slice(e.value()))
+                   : batch.Delete(to_slice(e.key())));
+  }
+
+  /// Adds a cache entry to batch_, writing the batch to RocksDB once it is large; the caller
+  /// writes the rest.
+  void write_entry(const detail::state_cache::entry& e) {
+    add_entry(batch_, e);
+    if (batch_.GetDataSize() >= max_batch_bytes) {
+      note(db_->Write(write_options_, &batch_));
+      batch_.Clear();
+    }
   }
 
   /// Keeps the first RocksDB failure; compact() reports it.
@@ -719,6 +805,7 @@ class rocksdb_state_backend final : public state_backend {
   std::string key_buf_;            ///< [key group][state id][key][suffix], reused per call.
   std::string value_buf_;          ///< TTL values, list elements.
   rocksdb::WriteBatch batch_;      ///< One write, reused per call.
+  rocksdb::WriteBatch delta_;      ///< checkpoint_to(): the cache entries kept out of RocksDB.
   rocksdb::PinnableSlice pinned_;  ///< Get() result, reused per call; empty between calls.
 };
 
@@ -732,13 +819,19 @@ status state_backend::merge_key_groups(const std::vector<std::string>& sources,
     o.create_if_missing = create;
     o.error_if_exists = create;
     o.merge_operator = std::make_shared<list_merge_operator>();  // Lists read merged.
+    // A source with a cache delta is opened for writing, to apply the delta before reading.
+    std::error_code ec;
+    const bool delta = !create && std::filesystem::exists(dir + "/" + delta_file_name, ec);
     rocksdb::DB* raw = nullptr;
-    rocksdb::Status s =
-        create ? rocksdb::DB::Open(o, dir, &raw) : rocksdb::DB::OpenForReadOnly(o, dir, &raw);
+    rocksdb::Status s = create || delta ? rocksdb::DB::Open(o, dir, &raw)
+                                        : rocksdb::DB::OpenForReadOnly(o, dir, &raw);
     if (!s.ok()) {
       return make_error(errc::state_error, "rescaling: cannot open '" + dir + "': " + s.ToString());
     }
     db.reset(raw);
+    if (delta) {
+      if (auto st = apply_delta(*db, dir); !st) return with_context("rescaling: ", st.err());
+    }
     return {};
   };
   std::unique_ptr<rocksdb::DB> out;

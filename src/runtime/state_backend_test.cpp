@@ -640,6 +640,160 @@ TEST_F(state_backend_test, MapPutNewSurvivesWriteBackAndReopen) {
   }
 }
 
+/// Lists the data keys a RocksDB directory holds in its files (not a checkpoint's delta), as
+/// close_and_list_versions() does.
+size_t data_keys_in(const std::filesystem::path& dir) {
+  rocksdb::Options o;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(o, dir.string(), &raw);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return 0;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::vector<rocksdb::KeyVersion> versions;
+  s = rocksdb::GetAllKeyVersions(db.get(), std::string(4, '\0'), std::string(2, '\xfe'), 1 << 20,
+                                 &versions);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return versions.size();
+}
+
+TEST_F(state_backend_test, CheckpointsKeepYoungEntriesInADeltaThatRestoresApply) {
+  auto v = declare("v", state_backend::kind::value);
+  auto at = [&](int k) { state_->set_current_key(static_cast<uint32_t>(k % 4), int_key(k)); };
+  for (int k = 0; k < 100; ++k) {
+    at(k);
+    EXPECT_EQ(get(v), "<absent>");  // Known missing from RocksDB, as a new accumulator is.
+    state_->put(v, 0, "v1-" + std::to_string(k));
+  }
+  int next = 0;
+  auto checkpoint = [&] {
+    auto dir = dir_.string() + ".chk-" + std::to_string(++next);
+    std::filesystem::remove_all(dir);
+    auto identity = state_->checkpoint_to(dir);
+    EXPECT_TRUE(identity.ok()) << identity.err().message;
+    return std::filesystem::path(dir);
+  };
+  // Opens a copy of checkpoint `chk` as a restore would, and reads keys [0, 100).
+  auto restored = [&](const std::filesystem::path& chk) {
+    auto copy = chk.string() + ".restored";
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
+    state_backend::options o;
+    o.directory = copy;
+    o.fresh = false;
+    auto backend = state_backend::open(o);
+    EXPECT_TRUE(backend.ok()) << backend.err().message;
+    std::vector<std::string> out;
+    if (!backend.ok()) return out;
+    auto id = (*backend)->declare("v", state_backend::kind::value);
+    EXPECT_TRUE(id.ok() && *id == v);
+    for (int k = 0; k < 100; ++k) {
+      (*backend)->set_current_key(static_cast<uint32_t>(k % 4), int_key(k));
+      std::string value;
+      out.push_back((*backend)->get(v, 0, value) ? value : "<absent>");
+    }
+    backend->reset();
+    std::filesystem::remove_all(copy);
+    return out;
+  };
+  auto expected = [&](int erased_below, int v2_below) {
+    std::vector<std::string> out;
+    for (int k = 0; k < 100; ++k) {
+      out.push_back(k < erased_below ? "<absent>"
+                    : k < v2_below   ? "v2-" + std::to_string(k)
+                                     : "v1-" + std::to_string(k));
+    }
+    return out;
+  };
+  const std::string delta = "VIGIL-STATE-DELTA";
+
+  // The entries are young: in the delta only, RocksDB's files hold none of them.
+  auto chk1 = checkpoint();
+  EXPECT_TRUE(std::filesystem::exists(chk1 / delta));
+  EXPECT_EQ(data_keys_in(chk1), 0u);
+  EXPECT_EQ(restored(chk1), expected(0, 0));
+
+  // Erasing entries that never reached RocksDB leaves nothing behind.
+  for (int k = 0; k < 50; ++k) {
+    at(k);
+    state_->erase(v, 0);
+  }
+  for (int k = 50; k < 60; ++k) {
+    at(k);
+    state_->put(v, 0, "v2-" + std::to_string(k));
+  }
+  auto chk2 = checkpoint();
+  EXPECT_EQ(data_keys_in(chk2), 0u);
+  EXPECT_EQ(restored(chk2), expected(50, 60));
+  EXPECT_EQ(restored(chk1), expected(0, 0)) << "an older checkpoint is unchanged";
+
+  // Entries dirty for four checkpoints are written to RocksDB at the fifth.
+  checkpoint();
+  auto chk4 = checkpoint();
+  EXPECT_TRUE(std::filesystem::exists(chk4 / delta));
+  auto chk5 = checkpoint();
+  EXPECT_FALSE(std::filesystem::exists(chk5 / delta));
+  EXPECT_EQ(data_keys_in(chk5), 50u);
+  EXPECT_EQ(restored(chk5), expected(50, 60));
+
+  // Now an erase needs a tombstone; until it is old, it lives in the delta.
+  at(60);
+  state_->erase(v, 0);
+  at(61);
+  state_->put(v, 0, "v2-61");
+  auto chk6 = checkpoint();
+  EXPECT_TRUE(std::filesystem::exists(chk6 / delta));
+  EXPECT_EQ(data_keys_in(chk6), 50u);
+  auto want = expected(50, 60);
+  want[60] = "<absent>";
+  want[61] = "v2-61";
+  EXPECT_EQ(restored(chk6), want);
+
+  // Rescaling merges the SST files and the delta of each old subtask.
+  auto merged = dir_.string() + ".merged";
+  std::filesystem::remove_all(merged);
+  auto source = chk6.string() + ".source";
+  std::filesystem::remove_all(source);
+  std::filesystem::copy(chk6, source, std::filesystem::copy_options::recursive);
+  auto st = state_backend::merge_key_groups({source}, key_group_range{0, 2}, merged);
+  ASSERT_TRUE(st.ok()) << st.err().message;
+  {
+    state_backend::options o;
+    o.directory = merged;
+    o.fresh = false;
+    auto backend = state_backend::open(o);
+    ASSERT_TRUE(backend.ok()) << backend.err().message;
+    ASSERT_TRUE((*backend)->declare("v", state_backend::kind::value).ok());
+    for (int k = 0; k < 100; ++k) {
+      (*backend)->set_current_key(static_cast<uint32_t>(k % 4), int_key(k));
+      std::string value;
+      bool found = (*backend)->get(v, 0, value);
+      EXPECT_EQ(found ? value : "<absent>", k % 4 < 2 ? want[k] : "<absent>") << "key " << k;
+    }
+  }
+
+  // A damaged delta is refused, naming it.
+  auto damaged = chk6.string() + ".damaged";
+  std::filesystem::remove_all(damaged);
+  std::filesystem::copy(chk6, damaged, std::filesystem::copy_options::recursive);
+  {
+    std::FILE* f = std::fopen((damaged + "/" + delta).c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 20, SEEK_SET);
+    std::fputc('#', f);
+    std::fclose(f);
+  }
+  state_backend::options o;
+  o.directory = damaged;
+  o.fresh = false;
+  auto refused = state_backend::open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.err().message.find(delta), std::string::npos) << refused.err().message;
+
+  for (int i = 1; i <= next; ++i)
+    std::filesystem::remove_all(dir_.string() + ".chk-" + std::to_string(i));
+  for (const auto& d : {merged, source, damaged}) std::filesystem::remove_all(d);
+}
+
 /// Not a test of speed (nothing asserted on time): prints the cost of the hot path of a keyed
 /// aggregation (encode the key, set it, get then put a small value) on 100k keys in memory,
 /// in random key order.

@@ -107,8 +107,11 @@ caf::behavior subtask_actor::make_behavior() {
         end_requested_ = true;
         poll_source();
       },
-      [this](complete_atom, int64_t id) {
-        if (driver_ && !done_) driver_->checkpoint_complete(id);
+      [this](complete_atom, int64_t id, const std::string& sources) {
+        if (!driver_ || done_) return;
+        if (auto st = driver_->checkpoint_complete(id, sources); !st) {
+          fail("checkpoint " + std::to_string(id) + " complete: " + st.err().message);
+        }
       },
       [this](credit_atom, uint32_t ch, uint32_t n) {
         if (!router_ || ch >= wiring_.channel_targets.size()) {
@@ -163,6 +166,8 @@ caf::error subtask_actor::on_wire(subtask_wiring w) {
 
   subtask_driver::options opts;
   opts.job_name = plan.name;
+  opts.job_id = plan.job_id;
+  opts.graph_version = plan.graph_version;
   opts.node_id = node_.id;
   opts.subtask_index = spec_.subtask;
   opts.parallelism = node_.parallelism;
@@ -314,6 +319,8 @@ void subtask_actor::take_snapshot() {
   } else {
     auto stats = driver_->snapshot(id, *storage_, node_.id + "-" + std::to_string(spec_.subtask));
     if (stats) {
+      // Sources: the position right after snapshot_state(), for the checkpoint's lineage.
+      if (wiring_.inputs.empty()) ack.position = driver_->op().position_json();
       ack.bytes = stats->bytes;
       ack.bytes_copied = stats->bytes_copied;
       ack.duration_us = operator_context::now_us() - alignment_started_us_;

@@ -11,6 +11,8 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   auto& ctx = d->ctx_;
   d->state_dir_ = opts.state_dir;
   ctx.job_name = opts.job_name;
+  ctx.job_id = opts.job_id.empty() ? opts.job_name : opts.job_id;
+  ctx.graph_version = opts.graph_version;
   ctx.node_id = opts.node_id;
   ctx.subtask_index = opts.subtask_index;
   ctx.parallelism = opts.parallelism;
@@ -41,6 +43,12 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   }
   bool rescaled = restore && old_parallelism != opts.parallelism;
   if (restore) ctx.restored_parallelism = old_parallelism;
+  if (opts.restore_from != nullptr) {
+    ctx.restored_checkpoint_id = opts.restore_id;
+    auto sources = opts.restore_from->source_positions(opts.restore_id);
+    if (!sources) return with_context("node '" + opts.node_id + "': restore: ", sources.err());
+    ctx.restored_sources_json = std::move(*sources);
+  }
   bool restored_state = false;
   if (factory.traits().stateful && restore) {
     std::error_code ec;

@@ -19,6 +19,8 @@ class subtask_driver {
  public:
   struct options {
     std::string job_name;
+    std::string job_id;         ///< operator_context::job_id.
+    std::string graph_version;  ///< operator_context::graph_version.
     std::string node_id;
     uint32_t subtask_index = 0;
     uint32_t parallelism = 1;
@@ -49,7 +51,11 @@ class subtask_driver {
   /// directory, then copied to `storage` under `subtask_key`).
   result<snapshot_stats> snapshot(int64_t id, checkpoint_storage& storage,
                                   const std::string& subtask_key);
-  void checkpoint_complete(int64_t id) { op_->notify_checkpoint_complete(id); }
+  /// Checkpoint `id` is complete; `sources_json` are its source positions. An error means the
+  /// subtask must fail.
+  status checkpoint_complete(int64_t id, std::string_view sources_json) {
+    return op_->notify_checkpoint_complete(id, sources_json);
+  }
 
   operator_context& context() { return ctx_; }
   operator_base& op() { return *op_; }

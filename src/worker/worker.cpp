@@ -115,6 +115,7 @@ class worker_actor : public caf::event_based_actor {
     if (!g.ParseFromString(graph)) return refuse("deploy " + job_id + ": the graph does not parse");
     auto planned = plan_job(g, registry_);
     if (!planned) return refuse("deploy " + job_id + ": " + planned.err().message);
+    planned->job_id = job_id;  // Lineage: operator_context::job_id.
     auto plan = std::make_shared<const job_plan>(std::move(*planned));
     for (const auto& r : refs) {
       if (r.node >= plan->nodes.size() || r.subtask >= plan->nodes[r.node].parallelism) {

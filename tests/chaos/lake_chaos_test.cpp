@@ -50,20 +50,29 @@ edges:
   return std::regex_replace(g, std::regex("\\{RATE\\}"), std::to_string(rate));
 }
 
-/// Checks that each sink subtask's commits carry growing epochs (checkpoint ids) and returns
-/// how many commits the table has.
-size_t expect_growing_epochs(const std::string& table) {
+/// Checks that each sink subtask's commits carry growing epochs (checkpoint ids) and the
+/// lineage of job `job_id` with one graph version (across killed workers and a restarted
+/// coordinator), and returns how many commits the table has.
+size_t expect_growing_epochs(const std::string& table, const std::string& job_id) {
   auto snapshot = lake::read_delta_snapshot(table);
   if (!snapshot.ok()) return 0;
   std::map<int, int64_t> last;
+  std::set<std::string> versions;
   for (const auto& c : snapshot->commits) {
     auto lineage = c.raw.find("lineage");
     if (lineage == c.raw.end() || !lineage->contains("epoch")) continue;
+    EXPECT_EQ(lineage->value("job_id", ""), job_id) << table << " version " << c.version;
+    versions.insert(lineage->value("graph_version", ""));
+    if (lineage->contains("checkpoint")) {
+      EXPECT_TRUE((*lineage)["source_offsets"].contains("gen")) << lineage->dump();
+    }
     int subtask = (*lineage)["subtask"].get<int>();
     int64_t epoch = (*lineage)["epoch"].get<int64_t>();
     EXPECT_GT(epoch, last[subtask]) << table << " subtask " << subtask;
     last[subtask] = epoch;
   }
+  EXPECT_EQ(versions.size(), 1u) << table;
+  EXPECT_EQ(versions.count(""), 0u) << table;
   return snapshot->commits.size();
 }
 
@@ -147,8 +156,8 @@ TEST_F(LakeChaos, KilledWorkersAndCoordinatorLoseAndDuplicateNothing) {
                   ") EXCEPT ALL " + cols + counts + "))) AS missing, (SELECT sum(n) FROM " +
                   "read_parquet(" + counts + ")) AS total"),
             "{\"extra\":\"0\",\"missing\":\"0\",\"total\":\"40000\"}\n");
-  size_t raw_commits = expect_growing_epochs(dir_ + "/cluster/raw");
-  size_t count_commits = expect_growing_epochs(dir_ + "/cluster/counts");
+  size_t raw_commits = expect_growing_epochs(dir_ + "/cluster/raw", id);
+  size_t count_commits = expect_growing_epochs(dir_ + "/cluster/counts", id);
 
   // How often recovery replayed: each restart restores a checkpoint; the log tells which.
   std::string log;

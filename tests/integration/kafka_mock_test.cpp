@@ -8,15 +8,24 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "engine/engine.hpp"
+#include "graph/planner.hpp"
+#include "graph/yaml_loader.hpp"
+#include "lake/delta_log.hpp"
 #include "process.hpp"
+#include "runtime/executor.hpp"
 
 namespace vigil {
 namespace {
@@ -252,6 +261,87 @@ TEST_F(MockKafka, RoundTripsRecordsWithHeadersOverThreePartitions) {
   for (int32_t p = 0; p < partitions; ++p) {
     EXPECT_EQ(next_offset[p], count / partitions) << "partition " << p;
   }
+}
+
+// A lake commit's lineage records the Kafka source's position: the topic and the next offset
+// of each of its partitions, as of the checkpoint that committed it (issue 5).
+TEST_F(MockKafka, LakeCommitsRecordTheKafkaSourcesOffsets) {
+  const std::string topic = "vitals";
+  constexpr int partitions = 3;
+  constexpr int count = 90;
+  start_broker({"--topic", topic + ":" + std::to_string(partitions)});
+  {
+    delivery_counter delivery;
+    auto conf = make_conf({{"bootstrap.servers", bootstrap_}});
+    std::string err;
+    ASSERT_EQ(conf->set("dr_cb", &delivery, err), RdKafka::Conf::CONF_OK) << err;
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+    ASSERT_TRUE(producer) << err;
+    for (int seq = 0; seq < count; ++seq) {
+      ASSERT_EQ(produce(*producer, topic, seq % partitions, seq, 0), RdKafka::ERR_NO_ERROR);
+    }
+    ASSERT_EQ(producer->flush(kafka_timeout_ms), RdKafka::ERR_NO_ERROR);
+    ASSERT_EQ(delivery.delivered, count);
+  }
+  const std::string dir = make_temp_dir("vigil-kafka-lake-lineage");
+  const std::string table = dir + "/table";
+  static const operator_registry registry = make_builtin_registry();
+  auto graph = parse_graph_yaml(R"(
+name: kafka-lake-lineage
+checkpoints: {interval_ms: 30}
+nodes:
+  - {id: src, operator: kafka_source,
+     config: {bootstrap: ")" + bootstrap_ +
+                                R"(", topic: )" + topic +
+                                R"(, format: raw, properties: {fetch.wait.max.ms: "10"}}}
+  - {id: lake, operator: lake_sink, config: {path: ")" +
+                                table + R"("}}
+edges:
+  - {from: src, to: lake}
+)");
+  ASSERT_TRUE(graph.ok()) << graph.err().message;
+  auto plan = plan_job(*graph, registry);
+  ASSERT_TRUE(plan.ok()) << plan.err().message;
+  // The lineage of the newest commit that has source offsets; null while there is none.
+  auto newest_offsets = [&]() -> nlohmann::json {
+    auto snap = lake::read_delta_snapshot(table);
+    if (!snap.ok()) return nullptr;
+    for (auto c = snap->commits.rbegin(); c != snap->commits.rend(); ++c) {
+      auto it = c->raw.find("lineage");
+      if (it != c->raw.end() && it->contains("source_offsets")) return *it;
+    }
+    return nullptr;
+  };
+  auto all_read = [&] {
+    const nlohmann::json lineage = newest_offsets();
+    if (lineage.is_null()) return false;
+    const auto& offsets = lineage["source_offsets"]["src"][0]["offsets"];
+    for (int p = 0; p < partitions; ++p) {
+      if (offsets.value(std::to_string(p), int64_t{0}) != count / partitions) return false;
+    }
+    return true;
+  };
+  run_options opts;
+  opts.state_dir = dir + "/state";
+  opts.checkpoint_dir = dir + "/checkpoints";
+  std::atomic<bool> cancel{false};
+  std::thread watcher([&] {
+    testing::wait_until(all_read, kafka_timeout);
+    cancel = true;
+  });
+  opts.cancel = &cancel;
+  auto run = run_local(*plan, opts);  // Unbounded: ends when cancelled.
+  watcher.join();
+  EXPECT_FALSE(run.ok());
+  const nlohmann::json lineage = newest_offsets();
+  ASSERT_FALSE(lineage.is_null()) << "no commit recorded source offsets";
+  EXPECT_EQ(lineage["checkpoint"], lineage["epoch"]) << lineage.dump();
+  const auto& position = lineage["source_offsets"]["src"];
+  ASSERT_TRUE(position.is_array() && position.size() == 1u) << lineage.dump();
+  EXPECT_EQ(position[0]["topic"], topic);
+  EXPECT_EQ(position[0]["offsets"], (nlohmann::json{{"0", 30}, {"1", 30}, {"2", 30}}))
+      << lineage.dump();
+  std::filesystem::remove_all(dir);
 }
 
 // The Kafka sink's transaction cycle: init_transactions once, then per completed epoch

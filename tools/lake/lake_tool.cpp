@@ -58,22 +58,39 @@ int history(const delta_snapshot& snap, bool json, std::ostream& out) {
           {"version", c.version}, {"operation", c.operation}, {"commitInfo", c.raw}};
       v["timestamp_ms"] = c.timestamp_ms ? nlohmann::json(*c.timestamp_ms) : nullptr;
       v["timestamp"] = c.timestamp_ms ? nlohmann::json(format_time_ms(*c.timestamp_ms)) : nullptr;
+      v["lineage"] = c.raw.is_object() && c.raw.contains("lineage") ? c.raw["lineage"] : nullptr;
       versions.push_back(std::move(v));
     }
     out << dump({{"version", snap.version}, {"history", std::move(versions)}}) << "\n";
     return lake_tool_ok;
   }
+  // The lineage's job id, graph version and checkpoint get columns of their own; the rest of it
+  // (job name, node, subtask, epoch, source offsets, final) stays JSON in LINEAGE.
+  auto take = [](nlohmann::json& lineage, const char* key) -> std::string {
+    auto v = lineage.find(key);
+    if (v == lineage.end()) return "-";
+    std::string text = v->is_string() ? v->get<std::string>() : dump(*v);
+    lineage.erase(v);
+    return text.empty() ? "-" : text;
+  };
   std::vector<std::vector<std::string>> rows;
   for (auto it = snap.commits.rbegin(); it != snap.commits.rend(); ++it) {
-    std::string lineage = "-";
+    std::string job_id = "-", graph = "-", checkpoint = "-", rest = "-";
     if (it->raw.is_object() && it->raw.contains("lineage")) {
-      lineage = dump(it->raw["lineage"]);
+      nlohmann::json lineage = it->raw["lineage"];
+      if (lineage.is_object()) {
+        job_id = take(lineage, "job_id");
+        graph = take(lineage, "graph_version");
+        checkpoint = take(lineage, "checkpoint");
+      }
+      rest = dump(lineage);
     }
     rows.push_back({std::to_string(it->version),
                     it->timestamp_ms ? format_time_ms(*it->timestamp_ms) : "-",
-                    it->operation.empty() ? "-" : it->operation, lineage});
+                    it->operation.empty() ? "-" : it->operation, job_id, graph, checkpoint, rest});
   }
-  out << format_table({"VERSION", "TIMESTAMP", "OPERATION", "LINEAGE"}, rows);
+  out << format_table(
+      {"VERSION", "TIMESTAMP", "OPERATION", "JOB_ID", "GRAPH", "CHECKPOINT", "LINEAGE"}, rows);
   return lake_tool_ok;
 }
 

@@ -64,6 +64,37 @@ class lake_tool_test : public ::testing::Test {
   std::string table_;
 };
 
+// A lake_sink commit's lineage: job id, graph version and checkpoint get columns, the source
+// offsets stay in the lineage JSON.
+TEST_F(lake_tool_test, HistoryShowsTheLineageOfSinkCommits) {
+  auto log = lake::delta_log::open(table_);
+  ASSERT_TRUE(log.ok()) << log.err().message;
+  lake::delta_commit_request req;
+  req.txn = lake::delta_txn{"sepsis/lake/0", 7, std::nullopt};
+  req.operation = "STREAMING UPDATE";
+  req.lineage = {{"job", "sepsis"},
+                 {"job_id", "sepsis-3"},
+                 {"graph_version", "0123456789abcdef"},
+                 {"node", "lake"},
+                 {"subtask", 0},
+                 {"epoch", 7},
+                 {"checkpoint", 7},
+                 {"source_offsets", {{"in", {{{"topic", "obs"}, {"offsets", {{"0", 42}}}}}}}}};
+  auto r = log->commit(req);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  const auto text = run({"history", table_});
+  ASSERT_EQ(text.code, lake_tool_ok) << text.err;
+  EXPECT_NE(
+      text.out.find("STREAMING UPDATE  sepsis-3  0123456789abcdef  7           "
+                    "{\"epoch\":7,\"job\":\"sepsis\",\"node\":\"lake\","
+                    "\"source_offsets\":{\"in\":[{\"offsets\":{\"0\":42},\"topic\":\"obs\"}]},"
+                    "\"subtask\":0}\n"),
+      std::string::npos)
+      << text.out;
+  const auto json = nlohmann::json::parse(run({"history", "--json", table_}).out);
+  EXPECT_EQ(json["history"][2]["lineage"]["source_offsets"]["in"][0]["offsets"]["0"], 42);
+}
+
 TEST_F(lake_tool_test, BadUsageExitsTwo) {
   EXPECT_EQ(run({}).code, lake_tool_invalid);
   EXPECT_EQ(run({"frobnicate", table_}).code, lake_tool_invalid);
@@ -95,10 +126,17 @@ TEST_F(lake_tool_test, FilesHistorySchemaAndVerify) {
   ASSERT_EQ(h["history"].size(), 2u);
   EXPECT_EQ(h["history"][0]["operation"], "CREATE TABLE");
   EXPECT_EQ(h["history"][1]["commitInfo"]["lineage"]["job"], "j");
+  EXPECT_EQ(h["history"][1]["lineage"]["job"], "j");
+  EXPECT_TRUE(h["history"][0]["lineage"].is_null());
   const auto text = run({"history", table_});
   EXPECT_EQ(text.out.rfind("VERSION  TIMESTAMP", 0), 0u) << text.out;
-  EXPECT_NE(text.out.find("WRITE         {\"job\":\"j\"}\n0 "), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("CREATE TABLE  -\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("OPERATION     JOB_ID  GRAPH  CHECKPOINT  LINEAGE\n"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("WRITE         -       -      -           {\"job\":\"j\"}\n0 "),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("CREATE TABLE  -       -      -           -\n"), std::string::npos)
+      << text.out;
 
   auto schema = run({"schema", table_});
   EXPECT_EQ(schema.code, lake_tool_ok);

@@ -190,6 +190,7 @@ nlohmann::json to_json(const v1::Job& job) {
           {"submitted_at_us", job.submitted_at_us()},
           {"submitted_at", format_time_us(job.submitted_at_us())},
           {"restarts", job.restarts()},
+          {"restart_attempts", job.restart_attempts()},
           {"last_failure", job.last_failure()},
           {"last_checkpoint", job.last_checkpoint()},
           {"checkpoints_completed", job.checkpoints_completed()},
@@ -381,8 +382,9 @@ int show_status(client& c, const options& opts, const std::string& job_id, std::
     head.push_back({"ckpt error", job.last_checkpoint_failure()});
   }
   if (job.restarts() > 0) {
-    head.push_back(
-        {"restarts", std::to_string(job.restarts()) + " (last: " + job.last_failure() + ")"});
+    head.push_back({"restarts",
+                    std::to_string(job.restarts()) + ", " + std::to_string(job.restart_attempts()) +
+                        " since the last checkpoint (last: " + job.last_failure() + ")"});
   }
   for (const auto& row : head)
     out << row[0] << std::string(11 - row[0].size(), ' ') << row[1] << "\n";

@@ -146,22 +146,19 @@ class kafka_sink final : public operator_base {
       spdlog::error("{}checkpoint {}: {}", who(), checkpoint_id, st.err().message);
     }
     std::string out;
-    kafka::encode_sink_state(out, run_, checkpoint_id, pending_);
+    kafka::encode_sink_state(out, sink_id_, ctx_->subtask_index, run_, checkpoint_id, pending_);
     return out;
   }
 
   status restore_state(std::string_view bytes) override {
     if (bytes.empty()) return {};
-    if (ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism) {
-      // Its epochs and markers belong to the sink id (subtask) that wrote them; another
-      // subtask could not tell which of them are committed.
-      return make_error(errc::state_error,
-                        who() + "cannot change parallelism when restored (checkpoint " +
-                            std::to_string(ctx_->restored_parallelism) + ", graph " +
-                            std::to_string(ctx_->parallelism) + ")");
-    }
     auto state = kafka::decode_sink_state(bytes);
     if (!state) return with_context(who(), state.err());
+    const bool rescaled =
+        ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism;
+    if (rescaled || (!state->sink_id.empty() && state->sink_id != sink_id_)) {
+      return restore_other(std::move(*state));
+    }
     run_ = std::move(state->run);
     last_checkpoint_ = last_complete_ = state->last_checkpoint_id;
     pending_ = std::move(state->pending);
@@ -189,13 +186,15 @@ class kafka_sink final : public operator_base {
     return {};
   }
 
-  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+  /// A failed commit is logged and retried on the next completion, by design: it never fails
+  /// the subtask (a dead broker stalls the job visibly; close() reports what stayed pending).
+  status notify_checkpoint_complete(int64_t checkpoint_id, std::string_view) override {
     last_complete_ = std::max(last_complete_, checkpoint_id);
-    if (!exactly_once() || pending_.empty() || pending_.front().epoch > checkpoint_id) return;
-    if (client_->fenced()) return;  // Reported once when it happened; close() fails.
+    if (!exactly_once() || pending_.empty() || pending_.front().epoch > checkpoint_id) return {};
+    if (client_->fenced()) return {};  // Reported once when it happened; close() fails.
     if (now() < next_retry_us_) {
       spdlog::debug("{}backing off: {} epoch(s) pending", who(), pending_.size());
-      return;
+      return {};
     }
     if (auto st = commit_upto(checkpoint_id); !st) {
       commit_failed(st.err());
@@ -203,6 +202,7 @@ class kafka_sink final : public operator_base {
       backoff_us_ = first_backoff_us;
       next_retry_us_ = 0;
     }
+    return {};
   }
 
   status close(output&) override {
@@ -272,6 +272,151 @@ class kafka_sink final : public operator_base {
     return {};
   }
 
+  /// restore_state() of a state another sink id wrote: after a change of parallelism (called
+  /// once per old subtask, in subtask order) or when the graph's name changed. Old subtask j's
+  /// state is taken over by new subtask j % parallelism alone: it commits j's pending epochs
+  /// under j's sink id (its own when j is below the new parallelism, else with a client of j's
+  /// transactional.id, which also fences j's zombies, then closed). Every new subtask reads
+  /// whether each old subtask committed its final epoch: if all did, the run's output is in
+  /// Kafka and the replayed input is discarded; if only some did, the replayed input no longer
+  /// reaches the same subtasks and exactly-once cannot be kept, so the restore fails.
+  status restore_other(kafka::sink_state state) {
+    // Version 1 states do not name their writer: the runtime calls in old-subtask order, and a
+    // kafka_sink always stores state, so the n-th call is old subtask n.
+    const uint32_t from =
+        state.subtask >= 0 ? static_cast<uint32_t>(state.subtask) : restore_calls_;
+    ++restore_calls_;
+    const std::string old_id =
+        state.sink_id.empty() ? ctx_->job_name + "/" + ctx_->node_id + "/" + std::to_string(from)
+                              : state.sink_id;
+    last_checkpoint_ = std::max(last_checkpoint_, state.last_checkpoint_id);
+    last_complete_ = last_checkpoint_;
+    if (!exactly_once()) {
+      if (!state.pending.empty()) {
+        return make_error(errc::invalid_argument,
+                          who() + "the checkpoint holds " + std::to_string(state.pending.size()) +
+                              " uncommitted epoch(s) of mode exactly_once of '" + old_id +
+                              "'; restore it with mode exactly_once");
+      }
+      return {};
+    }
+    const bool owner = from % ctx_->parallelism == ctx_->subtask_index;
+    bool final = false;
+    if (owner && old_id == sink_id_) {
+      // Its own id: the state becomes this subtask's, as in a restore without rescaling.
+      run_ = std::move(state.run);
+      pending_ = std::move(state.pending);
+      size_t restored = pending_.size();
+      discard_input_ = false;  // recover() sets it if this id's run committed its final epoch.
+      if (auto st = recover(); !st) return with_context(who() + "restore: ", st.err());
+      final = discard_input_;
+      discard_input_ = false;
+      spdlog::info(
+          "{}restored checkpoint {} of parallelism {}: {} epoch(s) to replay, {} "
+          "already committed (skipped)",
+          who(), state.last_checkpoint_id, ctx_->restored_parallelism, pending_.size(),
+          restored - pending_.size());
+      if (auto st = commit_upto(max_watermark); !st) commit_failed(st.err());
+    } else if (owner) {
+      auto taken = take_over(old_id, state);
+      if (!taken) {
+        return with_context(who() + "restore: taking over '" + old_id + "': ", taken.err());
+      }
+      final = *taken;
+    } else {
+      auto last = client_->last_marker(s_->progress_topic, old_id, state.run);
+      if (!last) {
+        return with_context(who() + "restore: progress of '" + old_id + "': ", last.err());
+      }
+      final = *last && (*last)->final;
+    }
+    (final ? old_final_ : old_open_).push_back(old_id);
+    if (!old_final_.empty() && !old_open_.empty()) {
+      return make_error(errc::state_error,
+                        who() + "'" + old_final_.front() +
+                            "' committed its final epoch after the restored checkpoint " +
+                            std::to_string(state.last_checkpoint_id) + " and '" +
+                            old_open_.front() +
+                            "' did not: with another parallelism the replayed input reaches "
+                            "other subtasks, so part of it would be written twice; restore "
+                            "with parallelism " +
+                            std::to_string(ctx_->restored_parallelism));
+    }
+    discard_input_ = !old_final_.empty();
+    if (discard_input_ && old_final_.size() == 1) {
+      spdlog::info(
+          "{}the restored run already committed its final epochs: replayed input is "
+          "discarded",
+          who());
+    }
+    return {};
+  }
+
+  /// Takes over the pending epochs of `old_id` (another sink id) from `state`: fences the id's
+  /// older producers, skips the epochs its markers cover, commits the rest under that id and
+  /// run, then closes the client. Failures are retried (new attempt id, backoff) up to
+  /// transaction_timeout. Returns whether the old run committed its final epoch.
+  result<bool> take_over(const std::string& old_id, kafka::sink_state& state) {
+    kafka::txn_client_config cc;
+    cc.bootstrap = s_->bootstrap;
+    cc.transactional_id = old_id;
+    cc.timeout_us = s_->transaction_timeout_us;
+    cc.properties = s_->properties;
+    auto client = hooks_.make_client(cc);
+    if (!client) return client.err();
+    kafka::txn_client& c = **client;
+    const size_t restored = state.pending.size();
+    size_t committed_epochs = 0;
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(s_->transaction_timeout_us);
+    int64_t backoff = close_first_backoff_us;
+    for (;;) {
+      std::string attempt = kafka::random_id();
+      bool final = false;
+      auto st = [&]() -> status {
+        VIGIL_TRY(c.init_transactions());
+        auto last = c.last_marker(s_->progress_topic, old_id, state.run);
+        if (!last) return last.err();
+        if (*last && (*last)->final) {
+          final = true;
+          state.pending.clear();
+        }
+        while (*last && !state.pending.empty() && state.pending.front().epoch <= (*last)->epoch) {
+          state.pending.erase(state.pending.begin());
+        }
+        while (!state.pending.empty()) {
+          auto committed = commit_epochs(c, old_id, state.run, attempt, state.pending.data(), 1);
+          if (!committed) {
+            if (auto aborted = c.abort_transaction(); !aborted) {
+              spdlog::debug("{}abort for '{}': {}", who(), old_id, aborted.err().message);
+            }
+            return committed;
+          }
+          if (committed_metric_) {
+            committed_metric_->Increment(static_cast<double>(state.pending.front().size()));
+          }
+          state.pending.erase(state.pending.begin());
+          ++committed_epochs;
+        }
+        return {};
+      }();
+      if (st) {
+        spdlog::info(
+            "{}took over '{}' (checkpoint {}): {} epoch(s) committed under its id, {} "
+            "already committed (skipped){}",
+            who(), old_id, state.last_checkpoint_id, committed_epochs, restored - committed_epochs,
+            final ? "; its final epoch was committed" : "");
+        return final;
+      }
+      auto retry_at = std::chrono::steady_clock::now() + std::chrono::microseconds(backoff);
+      if (c.fenced() || retry_at >= deadline) return st.err();
+      spdlog::warn("{}taking over '{}' failed, retrying in {} ms: {}", who(), old_id,
+                   backoff / 1000, st.err().message);
+      std::this_thread::sleep_for(std::chrono::microseconds(backoff));
+      backoff = std::min(backoff * 2, close_max_backoff_us);
+    }
+  }
+
   /// Commits the pending epochs up to `upto` in order: one transaction per epoch, and one for
   /// all final epochs together.
   status commit_upto(int64_t upto) {
@@ -290,27 +435,7 @@ class kafka_sink final : public operator_base {
   /// Produces the first `group` pending epochs and their markers in one transaction and commits
   /// it. On failure the transaction is aborted and the next attempt starts with recover().
   status commit_group(size_t group) {
-    auto st = [&]() -> status {
-      VIGIL_TRY(client_->begin_transaction());
-      for (size_t i = 0; i < group; ++i) {
-        const wal_epoch& e = pending_[i];
-        epoch_text_.clear();
-        append_int(epoch_text_, e.epoch);
-        const message_header headers[] = {{kafka::header_sink, sink_id_},
-                                          {kafka::header_epoch, epoch_text_},
-                                          {kafka::header_attempt, attempt_}};
-        status produced;
-        e.for_each([&](std::optional<std::string_view> key, std::string_view value) {
-          produced = client_->produce(s_->topic, key, value, headers);
-          return produced.ok();
-        });
-        VIGIL_TRY(produced);
-        kafka::progress_marker m{sink_id_, e.epoch, attempt_, run_, static_cast<int64_t>(e.size()),
-                                 e.final};
-        VIGIL_TRY(client_->produce(s_->progress_topic, sink_id_, kafka::encode_marker(m), headers));
-      }
-      return client_->commit_transaction();
-    }();
+    auto st = commit_epochs(*client_, sink_id_, run_, attempt_, pending_.data(), group);
     if (st && committed_metric_) {
       size_t records = 0;
       for (size_t i = 0; i < group; ++i) records += pending_[i].size();
@@ -325,6 +450,30 @@ class kafka_sink final : public operator_base {
       attempt_ = kafka::random_id();
     }
     return st;
+  }
+
+  /// Produces `epochs[0..group)` and their markers under sink id `id`, `run` and `attempt` in
+  /// one transaction of `client` and commits it. Leaves a failed transaction open.
+  status commit_epochs(kafka::txn_client& client, const std::string& id, const std::string& run,
+                       const std::string& attempt, const wal_epoch* epochs, size_t group) {
+    VIGIL_TRY(client.begin_transaction());
+    for (size_t i = 0; i < group; ++i) {
+      const wal_epoch& e = epochs[i];
+      epoch_text_.clear();
+      append_int(epoch_text_, e.epoch);
+      const message_header headers[] = {{kafka::header_sink, id},
+                                        {kafka::header_epoch, epoch_text_},
+                                        {kafka::header_attempt, attempt}};
+      status produced;
+      e.for_each([&](std::optional<std::string_view> key, std::string_view value) {
+        produced = client.produce(s_->topic, key, value, headers);
+        return produced.ok();
+      });
+      VIGIL_TRY(produced);
+      kafka::progress_marker m{id, e.epoch, attempt, run, static_cast<int64_t>(e.size()), e.final};
+      VIGIL_TRY(client.produce(s_->progress_topic, id, kafka::encode_marker(m), headers));
+    }
+    return client.commit_transaction();
   }
 
   /// Logs a failed commit at a checkpoint and schedules the retry.
@@ -370,6 +519,11 @@ class kafka_sink final : public operator_base {
   int64_t last_complete_ = 0;       ///< The latest checkpoint known to be complete.
   bool ready_ = false;              ///< recover() ran since the last failure.
   bool discard_input_ = false;      ///< This run's output is complete (a final marker exists).
+  uint32_t restore_calls_ = 0;      ///< restore_other() calls so far.
+  /// After a rescaled restore: the old sink ids whose run committed its final epoch, and those
+  /// whose run did not.
+  std::vector<std::string> old_final_;
+  std::vector<std::string> old_open_;
   int64_t next_retry_us_ = 0;
   int64_t backoff_us_ = first_backoff_us;
   uint64_t failed_messages_ = 0;  ///< at_least_once: messages that could not be written.

@@ -18,8 +18,11 @@ namespace vigil {
 /// checkpoint is complete they are produced in one Kafka transaction (transactional.id = the
 /// sink id) together with a marker record in the progress topic, and committed. A restored
 /// subtask fences older producers with its transactional.id, reads its last committed marker
-/// and commits only the restored epochs after it. Commit failures are logged and retried at the
-/// next checkpoint; at the end of a bounded input the rest is committed, retried up to
+/// and commits only the restored epochs after it. Restored with another parallelism, old subtask
+/// j's pending epochs are committed by new subtask j % parallelism under j's sink id (fencing
+/// j's transactional.id), and a restore that would write replayed input twice is refused (see
+/// docs/design/0008-kafka-exactly-once.md, "Rescaling"). Commit failures are logged and retried at
+/// the next checkpoint; at the end of a bounded input the rest is committed, retried up to
 /// transaction_timeout. mode at_least_once produces right away with an idempotent producer and
 /// waits for the broker's acknowledgements at every checkpoint barrier.
 std::unique_ptr<operator_factory> make_kafka_sink_factory();

@@ -180,7 +180,7 @@ class KafkaSinkProtocolTest : public ::testing::Test {
           step_crash_done = crashed = true;
           break;
         }
-        in->op->notify_checkpoint_complete(e);
+        EXPECT_TRUE(in->op->notify_checkpoint_complete(e, {}).ok());
         crashed = broker_.crashed();
       }
       if (!crashed) return;
@@ -232,7 +232,7 @@ TEST_F(KafkaSinkProtocolTest, CleanRunCommitsEachEpochAtItsCheckpoint) {
   EXPECT_TRUE(broker_.log().empty()) << "nothing reaches Kafka before the checkpoint completes";
   in->op->snapshot_state(1);
   EXPECT_TRUE(broker_.log().empty());
-  in->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(1, {}).ok());
   EXPECT_EQ(ids_of(broker_.committed("out")), (std::vector<int64_t>{1, 2, 3}));
   auto markers = broker_.committed("out.progress");
   ASSERT_EQ(markers.size(), 1u);
@@ -247,9 +247,9 @@ TEST_F(KafkaSinkProtocolTest, CleanRunCommitsEachEpochAtItsCheckpoint) {
   // Epoch 2 waits for checkpoint 2, not for a notification of an older one.
   in->op->process(0, *batches[1], out);
   in->op->snapshot_state(2);
-  in->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(1, {}).ok());
   EXPECT_EQ(broker_.committed("out").size(), 3u);
-  in->op->notify_checkpoint_complete(2);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(2, {}).ok());
   EXPECT_EQ(broker_.committed("out").size(), 6u);
 
   for (int b = 2; b <= epochs; ++b) in->op->process(0, *batches[b], out);
@@ -268,7 +268,7 @@ TEST_F(KafkaSinkProtocolTest, MessageValueIsTheRowAsJson) {
   auto in = start(plan);
   in->op->process(0, *input_batches()[0], out);
   in->op->snapshot_state(1);
-  in->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(1, {}).ok());
   auto out_records = broker_.committed("out");
   ASSERT_EQ(out_records.size(), 3u);
   EXPECT_EQ(out_records[0].value, R"({"id":1,"name":"p1","_event_time":"2026-01-01T00:00:01Z"})");
@@ -334,7 +334,7 @@ TEST_F(KafkaSinkProtocolTest, RestoreSkipsCommittedEpochsAndReplaysTheOthers) {
   auto first = start(plan);
   first->op->process(0, *batches[0], out);
   first->op->snapshot_state(1);
-  first->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(first->op->notify_checkpoint_complete(1, {}).ok());
   first->op->process(0, *batches[1], out);
   std::string cp2 = first->op->snapshot_state(2);
   // Checkpoint 2 completed but its notification never arrived: epoch 2 is only in the WAL.
@@ -362,7 +362,7 @@ TEST_F(KafkaSinkProtocolTest, RestoreAfterTheFinalCommitWritesNothingMore) {
   auto first = start(plan);
   first->op->process(0, *batches[0], out);
   std::string cp1 = first->op->snapshot_state(1);
-  first->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(first->op->notify_checkpoint_complete(1, {}).ok());
   for (int b = 1; b <= epochs; ++b) first->op->process(0, *batches[b], out);
   ASSERT_TRUE(first->op->close(out).ok());
   ASSERT_EQ(ids_of(broker_.committed("out")), all_ids());
@@ -374,7 +374,7 @@ TEST_F(KafkaSinkProtocolTest, RestoreAfterTheFinalCommitWritesNothingMore) {
   ASSERT_TRUE(second->op->restore_state(cp1).ok());
   for (int b = 1; b <= epochs; ++b) second->op->process(0, *batches[b], out);
   second->op->snapshot_state(2);
-  second->op->notify_checkpoint_complete(2);
+  EXPECT_TRUE(second->op->notify_checkpoint_complete(2, {}).ok());
   ASSERT_TRUE(second->op->close(out).ok());
   EXPECT_EQ(ids_of(broker_.committed("out")), all_ids());
   EXPECT_EQ(second->ctx.dropped_records, static_cast<uint64_t>(total_records - per_epoch));
@@ -390,7 +390,7 @@ TEST_F(KafkaSinkProtocolTest, ARestartedJobWithTheSameNameIsNotMistakenForAResto
     for (int e = 1; e <= 3; ++e) {
       old->op->process(0, *batches[e - 1], out);
       old->op->snapshot_state(e);
-      old->op->notify_checkpoint_complete(e);
+      EXPECT_TRUE(old->op->notify_checkpoint_complete(e, {}).ok());
     }
   }
   size_t before = broker_.committed("out").size();
@@ -412,7 +412,7 @@ TEST_F(KafkaSinkProtocolTest, ZombieIsFencedByTheRestoredInstance) {
   auto zombie = start(plan);
   zombie->op->process(0, *batches[0], out);
   zombie->op->snapshot_state(1);
-  zombie->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(zombie->op->notify_checkpoint_complete(1, {}).ok());
   zombie->op->process(0, *batches[1], out);
   std::string cp2 = zombie->op->snapshot_state(2);
 
@@ -420,7 +420,7 @@ TEST_F(KafkaSinkProtocolTest, ZombieIsFencedByTheRestoredInstance) {
   auto fresh = start(plan);
   ASSERT_TRUE(fresh->op->restore_state(cp2).ok());
   // The zombie now hears of checkpoint 2 and tries to commit epoch 2 again: fenced.
-  zombie->op->notify_checkpoint_complete(2);
+  EXPECT_TRUE(zombie->op->notify_checkpoint_complete(2, {}).ok());
   auto closed = zombie->op->close(out);
   ASSERT_FALSE(closed.ok());
   EXPECT_NE(closed.err().message.find("fenced"), std::string::npos) << closed.err().message;
@@ -460,7 +460,7 @@ TEST_F(KafkaSinkProtocolTest, AFailedCommitIsRetriedAfterABackoff) {
   in->op->snapshot_state(1);
   quiet_logs quiet;
   broker_.fail_at(5);  // init, read markers, begin, produce, then the second produce fails.
-  in->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(1, {}).ok());
   EXPECT_TRUE(broker_.committed("out").empty());
   in->op->process(0, *batches[1], out);
   std::string cp2 = in->op->snapshot_state(2);
@@ -468,10 +468,10 @@ TEST_F(KafkaSinkProtocolTest, AFailedCommitIsRetriedAfterABackoff) {
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->pending.size(), 2u) << "the failed epoch stays in the checkpoint";
   int64_t ops = broker_.ops();
-  in->op->notify_checkpoint_complete(2);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(2, {}).ok());
   EXPECT_EQ(broker_.ops(), ops) << "no new try within the backoff";
   now_us_ += 10'000'000;
-  in->op->notify_checkpoint_complete(2);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(2, {}).ok());
   EXPECT_EQ(ids_of(broker_.committed("out")), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   // The failed try's records stay in the log under another attempt id than the marker's.
   std::set<std::string> attempts;
@@ -516,7 +516,7 @@ TEST_F(KafkaSinkProtocolTest, AtLeastOnceProducesRightAwayWithoutMarkers) {
   EXPECT_EQ(broker_.committed("out")[0].header("vigil.epoch"), "1");
   EXPECT_FALSE(broker_.committed("out")[0].key.has_value());
   in->op->snapshot_state(1);
-  in->op->notify_checkpoint_complete(1);
+  EXPECT_TRUE(in->op->notify_checkpoint_complete(1, {}).ok());
   in->op->process(0, *batches[1], out);
   EXPECT_EQ(broker_.committed("out")[3].header("vigil.epoch"), "2");
   for (int b = 2; b <= epochs; ++b) in->op->process(0, *batches[b], out);

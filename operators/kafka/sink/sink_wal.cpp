@@ -72,13 +72,17 @@ void wal_epoch::end_message() {
   key_start_ = SIZE_MAX;
 }
 
-void encode_sink_state(std::string& out, const std::string& run, int64_t last_checkpoint_id,
+void encode_sink_state(std::string& out, const std::string& sink_id, uint32_t subtask,
+                       const std::string& run, int64_t last_checkpoint_id,
                        const std::vector<wal_epoch>& pending) {
-  size_t total = 32 + run.size();
+  size_t total = 40 + sink_id.size() + run.size();
   for (const auto& e : pending) total += 24 + e.size() * 9 + e.data().size();
   out.reserve(out.size() + total);
   out.append(magic, sizeof magic);
   put<uint32_t>(out, sink_state_version);
+  put<uint32_t>(out, static_cast<uint32_t>(sink_id.size()));
+  out += sink_id;
+  put<uint32_t>(out, subtask);
   put<uint32_t>(out, static_cast<uint32_t>(run.size()));
   out += run;
   put<int64_t>(out, last_checkpoint_id);
@@ -102,12 +106,19 @@ result<sink_state> decode_sink_state(std::string_view bytes) {
   }
   reader in(bytes.substr(sizeof magic));
   auto version = in.get<uint32_t>();
-  if (version != sink_state_version) {
+  if (version != 1 && version != sink_state_version) {
     return bad_state("version " + std::to_string(version) +
-                     " is not supported (this build reads version " +
+                     " is not supported (this build reads versions 1 to " +
                      std::to_string(sink_state_version) + ")");
   }
   sink_state st;
+  if (version >= 2) {
+    auto id_size = in.get<uint32_t>();
+    st.sink_id = std::string(in.take(id_size));
+    st.subtask = in.get<uint32_t>();
+    if (in.short_read()) return bad_state("truncated");
+    if (st.sink_id.empty()) return bad_state("empty sink id");
+  }
   auto run_size = in.get<uint32_t>();
   st.run = std::string(in.take(run_size));
   st.last_checkpoint_id = in.get<int64_t>();

@@ -72,22 +72,29 @@ class wal_epoch {
 
 /// Everything a kafka_sink checkpoints.
 struct sink_state {
+  /// The writer's sink id ("<job>/<node>/<subtask>"); empty in version 1 states.
+  std::string sink_id;
+  /// The writer's subtask index; -1 in version 1 states.
+  int64_t subtask = -1;
   std::string run;                 ///< See progress_marker::run.
   int64_t last_checkpoint_id = 0;  ///< The checkpoint this state was taken for.
   std::vector<wal_epoch> pending;  ///< Sealed epochs not yet committed, oldest first.
 };
 
-/// The version encode_sink_state writes.
-inline constexpr uint32_t sink_state_version = 1;
+/// The version encode_sink_state writes. Version 1 lacked the writer's sink id and subtask
+/// index; decode_sink_state still reads it.
+inline constexpr uint32_t sink_state_version = 2;
 
-/// Binary, little-endian: "VKSK", u32 version, u32 run size + run, i64 last checkpoint id,
-/// u32 epoch count, then per epoch: i64 epoch, u64 message count, u64 data size, per message
-/// (u8 has_key, u32 key size, u32 value size), then the data.
-void encode_sink_state(std::string& out, const std::string& run, int64_t last_checkpoint_id,
+/// Binary, little-endian: "VKSK", u32 version, u32 sink id size + sink id, u32 subtask index,
+/// u32 run size + run, i64 last checkpoint id, u32 epoch count, then per epoch: i64 epoch, u64
+/// message count, u64 data size, per message (u8 has_key, u32 key size, u32 value size), then
+/// the data. Version 1 is the same without the sink id and the subtask index.
+void encode_sink_state(std::string& out, const std::string& sink_id, uint32_t subtask,
+                       const std::string& run, int64_t last_checkpoint_id,
                        const std::vector<wal_epoch>& pending);
 
-/// Reads encode_sink_state's bytes; state_error for another format or version, or for
-/// truncated or inconsistent bytes.
+/// Reads encode_sink_state's bytes (version 1 or 2); state_error for another format or version,
+/// or for truncated or inconsistent bytes.
 result<sink_state> decode_sink_state(std::string_view bytes);
 
 }  // namespace vigil::kafka

@@ -54,9 +54,11 @@ TEST(SinkWal, StateRoundTrips) {
   pending.push_back(make_epoch(5, {}));
   pending.push_back(make_epoch(7, {{std::nullopt, "only"}}));
   std::string bytes;
-  encode_sink_state(bytes, "00000000deadbeef", 7, pending);
+  encode_sink_state(bytes, "job/sink/3", 3, "00000000deadbeef", 7, pending);
   auto st = decode_sink_state(bytes);
   ASSERT_TRUE(st.ok()) << st.err().message;
+  EXPECT_EQ(st->sink_id, "job/sink/3");
+  EXPECT_EQ(st->subtask, 3);
   EXPECT_EQ(st->run, "00000000deadbeef");
   EXPECT_EQ(st->last_checkpoint_id, 7);
   ASSERT_EQ(st->pending.size(), 3u);
@@ -70,14 +72,14 @@ TEST(SinkWal, RefusesOtherVersionsAndDamagedBytes) {
   std::vector<wal_epoch> pending;
   pending.push_back(make_epoch(2, {{"k", "value"}}));
   std::string bytes;
-  encode_sink_state(bytes, "run", 2, pending);
+  encode_sink_state(bytes, "job/sink/0", 0, "run", 2, pending);
 
-  std::string v2 = bytes;
-  v2[4] = 2;
-  auto st = decode_sink_state(v2);
+  std::string v3 = bytes;
+  v3[4] = 3;
+  auto st = decode_sink_state(v3);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.err().code, errc::state_error);
-  EXPECT_NE(st.err().message.find("version 2 is not supported"), std::string::npos)
+  EXPECT_NE(st.err().message.find("version 3 is not supported"), std::string::npos)
       << st.err().message;
 
   auto other = decode_sink_state("{\"epoch\":1}");
@@ -91,6 +93,28 @@ TEST(SinkWal, RefusesOtherVersionsAndDamagedBytes) {
   auto trailing = decode_sink_state(bytes + "x");
   ASSERT_FALSE(trailing.ok());
   EXPECT_NE(trailing.err().message.find("trailing"), std::string::npos);
+}
+
+// Checkpoints of earlier builds (version 1: no writer sink id and subtask) stay readable.
+TEST(SinkWal, ReadsVersionOneStates) {
+  std::vector<wal_epoch> pending;
+  pending.push_back(make_epoch(3, {{"k", "v1"}, {std::nullopt, "v2"}}));
+  std::string v2;
+  encode_sink_state(v2, "job/sink/1", 1, "00000000000000aa", 3, pending);
+  // Version 1 is version 2 without the u32 sink id size, the sink id and the u32 subtask.
+  const size_t id_size = std::string("job/sink/1").size();
+  std::string v1 = v2.substr(0, 4) + std::string("\x01\0\0\0", 4) + v2.substr(8 + 4 + id_size + 4);
+  auto st = decode_sink_state(v1);
+  ASSERT_TRUE(st.ok()) << st.err().message;
+  EXPECT_EQ(st->sink_id, "");
+  EXPECT_EQ(st->subtask, -1);
+  EXPECT_EQ(st->run, "00000000000000aa");
+  EXPECT_EQ(st->last_checkpoint_id, 3);
+  ASSERT_EQ(st->pending.size(), 1u);
+  EXPECT_EQ(contents(st->pending[0]), contents(pending[0]));
+  for (size_t cut = 4; cut < v1.size(); ++cut) {
+    EXPECT_FALSE(decode_sink_state(std::string_view(v1).substr(0, cut)).ok()) << cut;
+  }
 }
 
 TEST(ProgressMarker, RoundTripsAndRefusesOtherText) {

@@ -165,6 +165,20 @@ class kafka_source final : public operator_base {
     return encode_kafka_source_state(state);
   }
 
+  /// {"topic": T, "offsets": {"<partition>": next offset, ...}} over this subtask's partitions,
+  /// as of the last snapshot_state() (the runtime calls it right after).
+  std::string position_json() const override {
+    std::string out = "{\"topic\":";
+    append_json_string(out, params_.topic);
+    out += ",\"offsets\":{";
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      if (i > 0) out += ',';
+      out += '"' + std::to_string(parts_[i].id) + "\":" + std::to_string(parts_[i].next_offset);
+    }
+    out += "}}";
+    return out;
+  }
+
   poll_result poll(output& out) override {
     if (!assigned_) assign();
     if (params_.bounded && all_done()) return {poll_result::state::finished, 0, max_watermark};

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "operators/connectors/json_format.hpp"
@@ -241,6 +242,13 @@ TEST_F(KafkaSourceTest, TwoSubtasksReadTheirPartitionsAndReportBadMessages) {
         EXPECT_EQ(errors[i].raw, bad[i].first.value_or(""));
       }
     }
+    // The position for a checkpoint's lineage: the next offset of each of its partitions.
+    const nlohmann::json position = nlohmann::json::parse(h.op().position_json());
+    const nlohmann::json expected_position =
+        subtask == 0
+            ? nlohmann::json{{"topic", "in"}, {"offsets", {{"0", 25}, {"2", 25}}}}
+            : nlohmann::json{{"topic", "in"}, {"offsets", {{"1", 25 + bad.size()}, {"3", 25}}}};
+    EXPECT_EQ(position, expected_position) << "subtask " << subtask;
     auto rows = h.rows(0);
     all_rows.insert(all_rows.end(), rows.begin(), rows.end());
     h.finish();

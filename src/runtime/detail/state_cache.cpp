@@ -13,16 +13,15 @@ namespace {
 
 constexpr size_t min_slots = 64;
 
-/// Up to 8 bytes of `s` from `pos` as a big-endian integer, zero-padded.
-uint64_t load_be(std::string_view s, size_t pos) {
+}  // namespace
+
+uint64_t state_cache::load_be(std::string_view s, size_t pos) {
   unsigned char b[8] = {};
   if (pos < s.size()) std::memcpy(b, s.data() + pos, std::min<size_t>(8, s.size() - pos));
   uint64_t v = 0;
   for (unsigned char c : b) v = (v << 8) | c;
   return v;
 }
-
-}  // namespace
 
 state_cache::state_cache(size_t budget_bytes) : budget_(budget_bytes) {
   slots_.resize(min_slots);
@@ -76,6 +75,8 @@ uint32_t state_cache::insert(std::string_view key, bool stored) {
   e.dirty = false;
   e.stored = stored;
   e.referenced = true;
+  e.listed = false;
+  e.deltas = 0;
   bytes_ += entry_bytes(e);
   if (size_ * 2 > slots_.size()) {
     rebuild_slots(slots_.size() * 2);
@@ -137,6 +138,7 @@ void state_cache::erase(uint32_t i) {
 void state_cache::mark_dirty(uint32_t i) {
   if (!entries_[i].dirty) {
     entries_[i].dirty = true;
+    entries_[i].deltas = 0;
     dirty_.push_back(i);
   }
 }
@@ -163,6 +165,10 @@ void state_cache::sort_dirty() {
     order_.push_back(order_item{load_be(k, 0), load_be(k, 8), i});
   }
   dirty_.clear();
+  sort_order();
+}
+
+void state_cache::sort_order() {
   std::sort(order_.begin(), order_.end(), [this](const order_item& a, const order_item& b) {
     if (a.hi != b.hi) return a.hi < b.hi;
     if (a.lo != b.lo) return a.lo < b.lo;

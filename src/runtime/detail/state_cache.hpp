@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,9 @@ class state_cache {
     bool dirty : 1 = false;
     bool stored : 1 = true;       ///< RocksDB may hold a value for the key.
     bool referenced : 1 = false;  ///< Used since the last evict().
+    bool listed : 1 = false;      ///< Seen in the current split_dirty() pass.
+    /// Checkpoint deltas this entry was in since it last became dirty (split_dirty()).
+    uint8_t deltas = 0;
     std::unique_ptr<char[]> heap;
     char inline_data[inline_bytes];
 
@@ -96,6 +100,48 @@ class state_cache {
     order_.clear();
   }
 
+  /// For a checkpoint: the dirty entries that are young go to `delta(const entry&)` and stay
+  /// dirty; the others go to `back(const entry&)` in ascending key order and become clean, as
+  /// in drain_dirty(). An entry is young while it has been in fewer than `max_deltas` deltas
+  /// since it last became dirty and the delta so far, youngest entries first, holds at most
+  /// `max_delta_bytes` of keys and values. A checkpoint then stores the delta beside RocksDB's
+  /// files instead of writing those entries to RocksDB: state that lives a few checkpoint
+  /// intervals, then dies, never reaches RocksDB (no Put, no flush, no tombstone).
+  template <class Delta, class Back>
+  void split_dirty(uint8_t max_deltas, size_t max_delta_bytes, Delta&& delta, Back&& back) {
+    order_.clear();
+    kept_.clear();
+    size_t bytes = 0;
+    // dirty_ lists entries in the order they became dirty: walk it youngest first.
+    for (auto it = dirty_.rbegin(); it != dirty_.rend(); ++it) {
+      entry& e = entries_[*it];
+      // Removed, or a second mention of an index reused since.
+      if (!e.live || !e.dirty || e.listed) continue;
+      const size_t size = e.key_size + e.value_size;
+      if (e.deltas < max_deltas && bytes + size <= max_delta_bytes) {
+        bytes += size;
+        ++e.deltas;
+        e.listed = true;
+        delta(static_cast<const entry&>(e));
+        kept_.push_back(*it);
+      } else {
+        e.dirty = false;
+        std::string_view k = e.key();
+        order_.push_back(order_item{load_be(k, 0), load_be(k, 8), *it});
+      }
+    }
+    std::reverse(kept_.begin(), kept_.end());
+    for (uint32_t i : kept_) entries_[i].listed = false;
+    dirty_.swap(kept_);
+    sort_order();
+    for (const order_item& o : order_) {
+      entry& e = entries_[o.index];
+      back(static_cast<const entry&>(e));
+      e.stored = e.present;
+    }
+    order_.clear();
+  }
+
   bool over_budget() const { return bytes_ > budget_; }
   /// Drops the entries not used since the last evict(), or all entries if that leaves the cache
   /// above 3/4 of its budget. Requires no dirty entries. Invalidates indices.
@@ -136,6 +182,10 @@ class state_cache {
   void mark_dirty(uint32_t i);
   /// Fills order_ with the dirty entries in key order and clears dirty_ and the dirty flags.
   void sort_dirty();
+  /// Sorts order_ by key.
+  void sort_order();
+  /// Up to 8 bytes of `s` from `pos` as a big-endian integer, zero-padded.
+  static uint64_t load_be(std::string_view s, size_t pos);
 
   size_t budget_;
   size_t bytes_ = 0;
@@ -146,6 +196,7 @@ class state_cache {
   std::vector<slot> slots_;        ///< A power of two, at most half full.
   std::vector<uint32_t> dirty_;    ///< May name removed or reused entries: see sort_dirty().
   std::vector<order_item> order_;  ///< Write-back order, reused.
+  std::vector<uint32_t> kept_;     ///< split_dirty(): the entries that stay dirty, reused.
   uint32_t last_ = npos;           ///< The entry found or inserted last: a put follows a get.
 };
 

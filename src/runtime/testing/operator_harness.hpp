@@ -48,6 +48,8 @@ class operator_harness : public output {
 
   const operator_plan& plan() const { return *plan_; }
   operator_context& context() { return driver_->context(); }
+  /// The operator instance, e.g. for its checkpoint hooks.
+  operator_base& op() { return driver_->op(); }
   /// Rows emitted on `port` so far, as row_text(), in emission order.
   std::vector<std::string> rows(size_t port = 0) const;
   const std::vector<batch_ptr>& batches(size_t port = 0) { return out_[port]; }
