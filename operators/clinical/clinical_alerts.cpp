@@ -5,7 +5,6 @@
 #include <cassert>
 #include <cstdio>
 #include <cstring>
-#include <tuple>
 
 #include "common/int_math.hpp"
 #include "metrics/registry.hpp"
@@ -147,7 +146,8 @@ class alerts_operator final : public operator_base {
       return make_error(errc::internal, "clinical_alerts opened without state or timers");
     }
     ctx_ = &ctx;
-    auto pending = ctx.state->declare("clinical_alerts_pending", state_backend::kind::map);
+    auto pending =
+        ctx.state->declare("clinical_alerts_pending_by_time", state_backend::kind::value);
     if (!pending) return pending.err();
     pending_id_ = *pending;
     auto ep = ctx.state->declare("clinical_alerts_episodes", state_backend::kind::value);
@@ -189,10 +189,8 @@ class alerts_operator final : public operator_base {
       encode_key(batch, key_fields_, r, key_);
       const uint64_t hash = batch.keyed() ? batch.key_hash[r] : hash_encoded_key(key_);
       state.set_current_key(key_group_of(hash, ctx_->max_parallelism), key_);
-      user_key_.clear();
-      put_i64_ordered(user_key_, t);
       rec_.encode(value_);
-      state.map_put(pending_id_, user_key_, value_);
+      state.put(pending_id_, t, value_);  // A second record for the same time replaces the first.
       ctx_->timers->register_event_timer(t, apply_ns);
     }
     if (!late_.empty()) out.emit(1, late_.finish());
@@ -218,35 +216,24 @@ class alerts_operator final : public operator_base {
   }
 
  private:
-  /// Applies the buffered score records up to t.time in event-time order.
+  /// Applies the score record buffered for t.time. Timers fire in event-time order and a record
+  /// at or behind the watermark is late, so every record of an earlier time was applied by that
+  /// time's timer.
   void apply(const timer& t) {
     state_backend& state = *ctx_->state;
-    n_ = 0;
-    state.map_scan(pending_id_, [&](std::string_view k, std::string_view v) {
-      if (k.size() != 8) return true;
-      const int64_t time = get_i64_ordered(k.data());
-      if (time > t.time) return false;
-      if (n_ == pending_.size()) pending_.emplace_back();
-      auto& [pk, ptime, prec] = pending_[n_];
-      if (!prec.decode(v)) return true;
-      pk.assign(k);
-      ptime = time;
-      ++n_;
-      return true;
-    });
-    for (size_t i = 0; i < n_; ++i) {
-      const auto& [pk, time, rec] = pending_[i];
-      step(family::news2, news2_level(rec), rec.news2, time, rec, t.key);
-      step(family::sepsis_qsofa, s_->qsofa_on && rec.qsofa >= s_->qsofa_threshold ? 1 : 0,
-           rec.qsofa, time, rec, t.key);
-      step(family::sepsis_sirs_lactate,
-           s_->sirs_lactate_on && rec.sirs >= s_->sirs_threshold && rec.has_lactate &&
-                   rec.lactate > s_->lactate_threshold
-               ? 1
-               : 0,
-           rec.sirs, time, rec, t.key);
-      state.map_erase(pending_id_, pk);
-    }
+    if (!state.get(pending_id_, t.time, pending_value_)) return;
+    state.erase(pending_id_, t.time);
+    if (!applied_.decode(pending_value_)) return;
+    const score_record& rec = applied_;
+    step(family::news2, news2_level(rec), rec.news2, t.time, rec, t.key);
+    step(family::sepsis_qsofa, s_->qsofa_on && rec.qsofa >= s_->qsofa_threshold ? 1 : 0, rec.qsofa,
+         t.time, rec, t.key);
+    step(family::sepsis_sirs_lactate,
+         s_->sirs_lactate_on && rec.sirs >= s_->sirs_threshold && rec.has_lactate &&
+                 rec.lactate > s_->lactate_threshold
+             ? 1
+             : 0,
+         rec.sirs, t.time, rec, t.key);
   }
 
   uint8_t news2_level(const score_record& rec) const {
@@ -425,13 +412,11 @@ class alerts_operator final : public operator_base {
   batch_builder out_;
   batch_builder late_;
   episodes ep_;
-  score_record rec_;
-  /// Buffered records read by apply(): (user key, time, record); [0, n_) are live.
-  std::vector<std::tuple<std::string, int64_t, score_record>> pending_;
-  size_t n_ = 0;
+  score_record rec_;      ///< The record process() buffers.
+  score_record applied_;  ///< The record apply() applies.
   std::string key_;
-  std::string user_key_;
   std::string value_;
+  std::string pending_value_;
   std::string reason_;
 };
 

@@ -42,9 +42,12 @@ namespace vigil::clinical {
 ///   last one seen), reason string (e.g. "NEWS2 7 >= 7; inputs: heart_rate=131@...");
 /// and "late" (the input's schema and key).
 ///
-/// State per patient: map state "clinical_alerts_pending" (buffered score records) and value
-/// state "clinical_alerts_episodes" (per family: open, level, last page, below-threshold since,
-/// last score), erased when every episode is closed and every refractory period is over.
+/// State per patient: value state "clinical_alerts_pending_by_time" with namespace = the event
+/// time (the buffered score record of that time) and value state "clinical_alerts_episodes"
+/// (per family: open, level, last page, below-threshold since, last score), erased when every
+/// episode is closed and every refractory period is over. Checkpoints taken before the pending
+/// records moved from the map state "clinical_alerts_pending" restore without the records that
+/// were still buffered then.
 void register_clinical_alerts_operator(operator_registry& r);
 
 }  // namespace vigil::clinical

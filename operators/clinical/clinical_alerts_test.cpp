@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "common/key.hpp"
 #include "operators/clinical/clinical_operators.hpp"
 #include "runtime/testing/operator_harness.hpp"
 #include "runtime/timer_service.hpp"
@@ -257,6 +258,42 @@ TEST_F(ClinicalAlerts, ShuffledArrivalGivesIdenticalAlerts) {
     std::shuffle(shuffled.begin(), shuffled.end(), gen);
     EXPECT_EQ(run(shuffled), expected) << "round " << round;
   }
+}
+
+TEST_F(ClinicalAlerts, ATimerAppliesExactlyTheRecordOfItsTime) {
+  auto h = harness();
+  // The second record at t0 + 1 min replaces the first (NEWS2 7 escalates, 3 would not).
+  h->push(0, rows({{"p1", t0 + 2 * minute, 1},
+                   {"p1", t0 + minute, 3},
+                   {"p1", t0, 5},
+                   {"p1", t0 + minute, 7}}));
+  auto pending =
+      h->context().state->declare("clinical_alerts_pending_by_time", state_backend::kind::value);
+  ASSERT_TRUE(pending.ok());
+  // The namespaces (event times) of the pending entries.
+  const auto pending_times = [&] {
+    std::vector<int64_t> times;
+    h->context().state->scan_all(*pending, [&](uint32_t, std::string_view k, std::string_view) {
+      EXPECT_GE(k.size(), 8u);
+      times.push_back(get_i64_ordered(k.data() + k.size() - 8));
+      return true;
+    });
+    std::sort(times.begin(), times.end());
+    return times;
+  };
+  EXPECT_EQ(pending_times(), (std::vector<int64_t>{t0, t0 + minute, t0 + 2 * minute}));
+  h->watermark(t0);
+  EXPECT_EQ(alerts(*h), strings{"news2_urgent|1|open|" + at(0) + "|5"});
+  EXPECT_EQ(pending_times(), (std::vector<int64_t>{t0 + minute, t0 + 2 * minute}));
+  h->watermark(t0 + minute);
+  EXPECT_EQ(alerts(*h), (strings{"news2_urgent|1|open|" + at(0) + "|5",
+                                 "news2_emergency|2|escalate|" + at(1) + "|7"}));
+  EXPECT_EQ(pending_times(), std::vector<int64_t>{t0 + 2 * minute});
+  h->watermark(t0 + 2 * minute);
+  EXPECT_EQ(alerts(*h).size(), 2u);
+  EXPECT_TRUE(pending_times().empty());
+  h->watermark(t0 + 122 * minute);
+  EXPECT_EQ(alerts(*h).back(), "news2_emergency|2|resolve|" + at(122) + "|1");
 }
 
 TEST_F(ClinicalAlerts, LateRecordsGoToTheLatePort) {

@@ -49,6 +49,95 @@ uint8_t precedence(std::string_view status) {
   return 0;
 }
 
+/// The buffered observations of one (patient, event time): value state
+/// "clinical_scores_pending_by_time" with namespace = the event time holds them as one blob of
+/// entries [code length u32 BE][message id length u32 BE][code][message id][status precedence
+/// u8][value: 8 bytes, a double], ordered by code, then message id (bytes compared unsigned),
+/// with at most one entry per (code, message id).
+struct pending_entry {
+  std::string_view code;
+  std::string_view message_id;
+  uint8_t prec = 0;
+  double value = 0;
+  size_t prec_offset = 0;  ///< Where the precedence byte is in the blob.
+  size_t end = 0;          ///< Where the next entry starts.
+};
+
+constexpr size_t entry_header_bytes = 8;
+constexpr size_t entry_trailer_bytes = 9;
+
+uint32_t get_u32_be(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
+}
+
+void put_u32_be(std::string& out, uint32_t v) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+  out.append(b, 4);
+}
+
+/// Reads the entry of `blob` at `pos` into `e`; false when none is there (end or malformed).
+bool parse_entry(std::string_view blob, size_t pos, pending_entry& e) {
+  if (blob.size() - pos < entry_header_bytes + entry_trailer_bytes) return false;
+  const size_t code_len = get_u32_be(blob.data() + pos);
+  const size_t id_len = get_u32_be(blob.data() + pos + 4);
+  const size_t body = blob.size() - pos - entry_header_bytes - entry_trailer_bytes;
+  if (code_len > body || id_len > body - code_len) return false;
+  const size_t p = pos + entry_header_bytes;
+  e.code = blob.substr(p, code_len);
+  e.message_id = blob.substr(p + code_len, id_len);
+  e.prec_offset = p + code_len + id_len;
+  e.prec = static_cast<uint8_t>(blob[e.prec_offset]);
+  std::memcpy(&e.value, blob.data() + e.prec_offset + 1, 8);
+  e.end = e.prec_offset + entry_trailer_bytes;
+  return true;
+}
+
+/// Appends the encoded entry to `out`.
+void encode_entry(std::string& out, std::string_view code, std::string_view message_id,
+                  uint8_t prec, double value) {
+  put_u32_be(out, static_cast<uint32_t>(code.size()));
+  put_u32_be(out, static_cast<uint32_t>(message_id.size()));
+  out.append(code);
+  out.append(message_id);
+  out.push_back(static_cast<char>(prec));
+  char d[8];
+  std::memcpy(d, &value, 8);
+  out.append(d, 8);
+}
+
+/// What add_pending() did.
+enum class add_result : uint8_t { added, replaced, duplicate };
+
+/// Adds an observation to the blob of its time, keeping the order and the duplicate rule: for
+/// the same (code, message id), the higher precedence wins, then the greater value. `scratch`
+/// is a reusable buffer.
+add_result add_pending(std::string& blob, std::string_view code, std::string_view message_id,
+                       uint8_t prec, double value, std::string& scratch) {
+  pending_entry e;
+  size_t pos = 0;
+  for (;; pos = e.end) {
+    if (!parse_entry(blob, pos, e)) {
+      blob.resize(pos);  // Drops a malformed tail, if any (pos is the end when there is none).
+      break;
+    }
+    const int c = e.code.compare(code);
+    const int order = c != 0 ? c : e.message_id.compare(message_id);
+    if (order > 0) break;
+    if (order == 0) {
+      if (e.prec > prec || (e.prec == prec && e.value >= value)) return add_result::duplicate;
+      blob[e.prec_offset] = static_cast<char>(prec);
+      std::memcpy(blob.data() + e.prec_offset + 1, &value, 8);
+      return add_result::replaced;
+    }
+  }
+  scratch.clear();
+  encode_entry(scratch, code, message_id, prec, value);
+  blob.insert(pos, scratch);
+  return add_result::added;
+}
+
 schema_ptr score_schema() {
   std::vector<field> f = {
       {"patient", type_id::string, false},    {"event_time", type_id::timestamp, false},
@@ -125,7 +214,8 @@ class scores_operator final : public operator_base {
       return make_error(errc::internal, "clinical_scores opened without state or timers");
     }
     ctx_ = &ctx;
-    auto pending = ctx.state->declare("clinical_scores_pending", state_backend::kind::map);
+    auto pending =
+        ctx.state->declare("clinical_scores_pending_by_time", state_backend::kind::value);
     if (!pending) return pending.err();
     pending_id_ = *pending;
     auto latest = ctx.state->declare("clinical_scores_latest", state_backend::kind::value);
@@ -164,29 +254,19 @@ class scores_operator final : public operator_base {
       encode_key(batch, key_fields_, r, key_);
       const uint64_t hash = batch.keyed() ? batch.key_hash[r] : hash_encoded_key(key_);
       state.set_current_key(key_group_of(hash, ctx_->max_parallelism), key_);
-      user_key_.clear();
-      put_i64_ordered(user_key_, t);
-      user_key_.append(code_col.string_at(r));
-      user_key_.push_back('\0');
-      if (!id_col.is_null(r)) user_key_.append(id_col.string_at(r));
-      const double v = value_col.doubles[r];
+      const bool had_time = state.get(pending_id_, t, blob_);
+      if (!had_time) blob_.clear();
       // The same observation twice (a duplicate or a correction under the same message id):
       // keep the higher status, then the greater value, so arrival order does not matter.
-      if (state.map_get(pending_id_, user_key_, value_) && value_.size() == 9) {
-        const auto old_prec = static_cast<uint8_t>(value_[0]);
-        double old_v = 0;
-        std::memcpy(&old_v, value_.data() + 1, 8);
-        if (old_prec > prec || (old_prec == prec && old_v >= v)) {
-          ++duplicates;
-          continue;
-        }
+      const std::string_view id = id_col.is_null(r) ? std::string_view() : id_col.string_at(r);
+      if (add_pending(blob_, code_col.string_at(r), id, prec, value_col.doubles[r], value_) ==
+          add_result::duplicate) {
+        ++duplicates;
+        continue;
       }
-      value_.assign(1, static_cast<char>(prec));
-      char d[8];
-      std::memcpy(d, &v, 8);
-      value_.append(d, 8);
-      state.map_put(pending_id_, user_key_, value_);
-      ctx_->timers->register_event_timer(t, apply_ns);
+      state.put(pending_id_, t, blob_);
+      // A blob and the timer of its time are created together and erased together (apply()).
+      if (!had_time) ctx_->timers->register_event_timer(t, apply_ns);
     }
     if (duplicates != 0) duplicates_->Increment(static_cast<double>(duplicates));
     if (!late_.empty()) out.emit(1, late_.finish());
@@ -211,15 +291,6 @@ class scores_operator final : public operator_base {
   }
 
  private:
-  /// A buffered observation read back from the pending map.
-  struct entry {
-    std::string user_key;
-    int64_t time = 0;
-    int slot = 0;
-    uint8_t prec = 0;
-    double value = 0;
-  };
-
   int64_t cleanup_time(int64_t newest) const {
     return saturating_add(saturating_add(newest, max_validity_us_), 1);
   }
@@ -233,55 +304,41 @@ class scores_operator final : public operator_base {
     return static_cast<int>(*p);
   }
 
-  /// Applies the pending observations up to t.time in order and emits a record per time.
+  /// Applies the observations buffered for t.time and emits their score record. Timers fire in
+  /// event-time order and an observation at or behind the watermark is late, so every
+  /// observation of an earlier time was applied by that time's timer.
   void apply(const timer& t, output& out) {
     state_backend& state = *ctx_->state;
+    if (!state.get(pending_id_, t.time, blob_)) return;
+    state.erase(pending_id_, t.time);
     size_t n = 0;
-    state.map_scan(pending_id_, [&](std::string_view k, std::string_view v) {
-      if (k.size() < 9 || v.size() != 9) return true;
-      const int64_t time = get_i64_ordered(k.data());
-      if (time > t.time) return false;
-      const std::string_view rest = k.substr(8);
-      const std::string_view code = rest.substr(0, rest.find('\0'));
+    for (size_t pos = 0;; pos = entries_[n++].end) {
       if (n == entries_.size()) entries_.emplace_back();
-      entry& e = entries_[n++];
-      e.user_key.assign(k);
-      e.time = time;
-      e.slot = slot_of(code);
-      e.prec = static_cast<uint8_t>(v[0]);
-      std::memcpy(&e.value, v.data() + 1, 8);
-      return true;
-    });
+      if (!parse_entry(blob_, pos, entries_[n])) break;
+    }
     if (n == 0) return;
     if (!(state.get(latest_id_, 0, value_) && latest_.decode(value_))) latest_ = {};
     const int64_t old_newest = latest_.newest;
-    for (size_t i = 0; i < n;) {
-      const int64_t time = entries_[i].time;
-      // Entries are ordered by (time, code, message id): pick per code the highest status,
-      // ties to the greatest message id (the later entry).
-      size_t j = i;
-      while (j < n && entries_[j].time == time) {
-        const entry& e = entries_[j];
-        size_t best = j;
-        size_t k = j + 1;
-        const std::string_view code_key = code_part(e.user_key);
-        while (k < n && entries_[k].time == time && code_part(entries_[k].user_key) == code_key) {
-          if (entries_[k].prec >= entries_[best].prec) best = k;
-          ++k;
-        }
-        if (entries_[best].slot >= 0) {
-          latest_values::slot& s = latest_.slots[static_cast<size_t>(entries_[best].slot)];
-          s.present = true;
-          s.time = time;
-          s.value = entries_[best].value;
-        }
-        j = k;
+    // Entries are ordered by (code, message id): pick per code the highest status, ties to the
+    // greatest message id (the later entry).
+    for (size_t j = 0; j < n;) {
+      size_t best = j;
+      size_t k = j + 1;
+      while (k < n && entries_[k].code == entries_[j].code) {
+        if (entries_[k].prec >= entries_[best].prec) best = k;
+        ++k;
       }
-      latest_.newest = std::max(latest_.newest, time);
-      emit(t.key, time, out);
-      i = j;
+      const int slot = slot_of(entries_[best].code);
+      if (slot >= 0) {
+        latest_values::slot& s = latest_.slots[static_cast<size_t>(slot)];
+        s.present = true;
+        s.time = t.time;
+        s.value = entries_[best].value;
+      }
+      j = k;
     }
-    for (size_t i = 0; i < n; ++i) state.map_erase(pending_id_, entries_[i].user_key);
+    latest_.newest = std::max(latest_.newest, t.time);
+    emit(t.key, t.time, out);
     latest_.encode(value_);
     state.put(latest_id_, 0, value_);
     if (latest_.newest != old_newest) {
@@ -290,11 +347,6 @@ class scores_operator final : public operator_base {
       }
       ctx_->timers->register_event_timer(cleanup_time(latest_.newest), cleanup_ns);
     }
-  }
-
-  static std::string_view code_part(std::string_view user_key) {
-    const std::string_view rest = user_key.substr(8);
-    return rest.substr(0, rest.find('\0'));
   }
 
   bool valid(size_t slot, int64_t at, int64_t validity) const {
@@ -384,9 +436,9 @@ class scores_operator final : public operator_base {
   batch_builder out_;
   batch_builder late_;
   latest_values latest_;
-  std::vector<entry> entries_;  ///< Reused by apply(); entries [0, n) are live.
+  std::vector<pending_entry> entries_;  ///< Reused by apply(); views into blob_.
   std::string key_;
-  std::string user_key_;
+  std::string blob_;  ///< The pending blob of one time (see pending_entry).
   std::string value_;
   std::string text_;
 };

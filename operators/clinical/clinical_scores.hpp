@@ -53,8 +53,11 @@ namespace vigil::clinical {
 ///   (each valid value with its time: "heart_rate=118@2024-03-12T14:30:00Z, ...");
 /// and "late" (the input's schema and key).
 ///
-/// State per patient: a map state "clinical_scores_pending" (buffered observations) and a
-/// value state "clinical_scores_latest" (latest value and time per parameter). The latest
+/// State per patient: a value state "clinical_scores_pending_by_time" with namespace = the event
+/// time (the buffered observations of that time, one blob, so that applying a time is one point
+/// lookup) and a value state "clinical_scores_latest" (latest value and time per parameter).
+/// Checkpoints taken before the pending state moved from the map state "clinical_scores_pending"
+/// to it restore without the observations that were still buffered then. The latest
 /// values are erased once the newest of them is older than the longer validity (a clean-up
 /// timer), so idle patients leave no state behind.
 void register_clinical_scores_operator(operator_registry& r);

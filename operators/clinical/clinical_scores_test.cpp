@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "common/key.hpp"
 #include "operators/clinical/clinical_operators.hpp"
 #include "runtime/testing/operator_harness.hpp"
 #include "runtime/timer_service.hpp"
@@ -261,6 +262,96 @@ TEST_F(ClinicalScores, ShuffledArrivalGivesIdenticalRecords) {
     std::vector<obs> shuffled = all;
     std::shuffle(shuffled.begin(), shuffled.end(), gen);
     EXPECT_EQ(run(shuffled, 1 + round * 7), expected) << "round " << round;
+  }
+}
+
+TEST_F(ClinicalScores, ATimerAppliesExactlyTheObservationsOfItsTime) {
+  auto h = harness();
+  h->push(0, rows({{"p1", "8867-4", 80, t0 + 2 * minute},
+                   {"p1", "9279-1", 24, t0 + minute},
+                   {"p1", "8867-4", 118, t0},
+                   {"p2", "8867-4", 90, t0}}));
+  auto pending =
+      h->context().state->declare("clinical_scores_pending_by_time", state_backend::kind::value);
+  ASSERT_TRUE(pending.ok());
+  // The namespaces (event times) of the pending entries, over all patients.
+  const auto pending_times = [&] {
+    std::vector<int64_t> times;
+    h->context().state->scan_all(*pending, [&](uint32_t, std::string_view k, std::string_view) {
+      EXPECT_GE(k.size(), 8u);
+      times.push_back(get_i64_ordered(k.data() + k.size() - 8));
+      return true;
+    });
+    std::sort(times.begin(), times.end());
+    return times;
+  };
+  EXPECT_EQ(pending_times(), (std::vector<int64_t>{t0, t0, t0 + minute, t0 + 2 * minute}));
+  h->watermark(t0);
+  auto recs = records(*h);
+  ASSERT_EQ(recs.size(), 2u);
+  for (const auto& r : recs) {
+    EXPECT_EQ(r.at("event_time"), std::to_string(t0));
+    EXPECT_EQ(r.at("inputs").find("resp_rate"), std::string::npos) << r.at("inputs");
+  }
+  EXPECT_EQ(pending_times(), (std::vector<int64_t>{t0 + minute, t0 + 2 * minute}));
+  h->watermark(t0 + minute);
+  recs = records(*h);
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[2].at("inputs"),
+            "heart_rate=118@2024-03-12T14:30:00Z, resp_rate=24@2024-03-12T14:31:00Z");
+  EXPECT_EQ(pending_times(), std::vector<int64_t>{t0 + 2 * minute});
+  h->watermark(t0 + 2 * minute);
+  recs = records(*h);
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(recs[3].at("inputs"),
+            "heart_rate=80@2024-03-12T14:32:00Z, resp_rate=24@2024-03-12T14:31:00Z");
+  EXPECT_TRUE(pending_times().empty());
+}
+
+TEST_F(ClinicalScores, DuplicatesAtOneTimeKeepTheDocumentedWinnerInAnyOrder) {
+  const std::vector<obs> all = {
+      // Heart rate: final beats preliminary, then the greatest message id wins; per (code,
+      // message id) the greater value.
+      {"p1", "8867-4", 90, t0, "final", "M1"},
+      {"p1", "8867-4", 95, t0, "final", "M1"},
+      {"p1", "8867-4", 130, t0, "preliminary", "M4"},
+      {"p1", "8867-4", 60, t0, "final", "M3"},
+      {"p1", "8867-4", 70, t0, "final", "M2"},
+      // Respiratory rate: one message id, the greater value among the finals.
+      {"p1", "9279-1", 20, t0, "final", "M1"},
+      {"p1", "9279-1", 24, t0, "final", "M1"},
+      {"p1", "9279-1", 30, t0, "preliminary", "M1"},
+      // Systolic pressure: a correction beats a final with a greater message id.
+      {"p1", "8480-6", 120, t0, "final", "M5"},
+      {"p1", "8480-6", 100, t0, "corrected", "M1"},
+      // A later time, which the first timer must not apply.
+      {"p1", "8867-4", 50, t0 + minute, "final", "M9"},
+  };
+  std::mt19937 gen(7);
+  for (int round = 0; round < 40; ++round) {
+    std::vector<obs> order = all;
+    std::shuffle(order.begin(), order.end(), gen);
+    auto h = harness();
+    const size_t batch = 1 + static_cast<size_t>(round) % 4;
+    for (size_t i = 0; i < order.size(); i += batch) {
+      h->push(0, rows(std::vector<obs>(order.begin() + static_cast<std::ptrdiff_t>(i),
+                                       order.begin() + static_cast<std::ptrdiff_t>(
+                                                           std::min(order.size(), i + batch)))));
+    }
+    h->watermark(t0);
+    auto recs = records(*h);
+    ASSERT_EQ(recs.size(), 1u) << "round " << round;
+    EXPECT_EQ(recs[0].at("inputs"),
+              "heart_rate=60@2024-03-12T14:30:00Z, resp_rate=24@2024-03-12T14:30:00Z, "
+              "sbp=100@2024-03-12T14:30:00Z")
+        << "round " << round;
+    h->watermark(t0 + minute);
+    recs = records(*h);
+    ASSERT_EQ(recs.size(), 2u) << "round " << round;
+    EXPECT_EQ(recs[1].at("inputs"),
+              "heart_rate=50@2024-03-12T14:31:00Z, resp_rate=24@2024-03-12T14:30:00Z, "
+              "sbp=100@2024-03-12T14:30:00Z")
+        << "round " << round;
   }
 }
 
