@@ -31,8 +31,9 @@ struct epoch_files {
 /// The checkpointed state: the checkpoint id and the epochs waiting for their commit.
 struct sink_state {
   int64_t checkpoint = 0;
-  bool finished = false;  ///< Restored after its final commit (see lake_sink::finished_).
-  int subtask = -1;       ///< The writing subtask; -1 in states written before it was recorded.
+  bool finished = false;   ///< Restored after its final commit (see lake_sink::finished_).
+  int subtask = -1;        ///< The writing subtask; -1 in states written before it was recorded.
+  std::string generation;  ///< The writer's generation (lake_sink::generation_); "" if older.
   std::vector<epoch_files> pending;
 };
 
@@ -69,6 +70,7 @@ result<sink_state> from_json(std::string_view bytes) {
       out.checkpoint = doc.at("checkpoint").get<int64_t>();
       out.finished = doc.value("finished", false);
       out.subtask = doc.value("subtask", -1);
+      out.generation = doc.value("generation", "");
     }
     const auto& epochs = doc.is_object() ? doc.at("epochs") : doc;
     for (const auto& e : epochs) {
@@ -161,6 +163,7 @@ class lake_sink final : public operator_base {
     return nlohmann::json{{"checkpoint", checkpoint_id},
                           {"finished", finished_},
                           {"subtask", ctx_->subtask_index},
+                          {"generation", generation_},
                           {"epochs", to_json(pending_)}}
         .dump();
   }
@@ -183,8 +186,9 @@ class lake_sink final : public operator_base {
     const bool rescaled =
         ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism;
     if (!rescaled) {
+      generation_ = state->generation;
       finished_ = finished_ || state->finished ||
-                  committed_final_after(ctx_->subtask_index, state->checkpoint);
+                  committed_final_after(ctx_->subtask_index, state->checkpoint, generation_);
       if (finished_) {
         spdlog::info(
             "lake_sink {}: committed its final files after checkpoint {}; the replayed "
@@ -197,10 +201,19 @@ class lake_sink final : public operator_base {
     // order; a lake_sink always stores one), and the replayed input reaches other subtasks than
     // before. If every old subtask had finished, the table holds the whole output: discard the
     // replay. If only some had, their part of the replay would be written twice: refuse.
+    // The new subtasks write as a generation of their own, named by the checkpoint and the
+    // parallelism, so that their final commits are never taken for the old subtasks' (a later
+    // restore of the same checkpoint at the same parallelism recognises them as its own).
+    if (restore_calls_ == 0) {
+      generation_ = (state->generation.empty() ? "" : state->generation + "/") + "r" +
+                    std::to_string(ctx_->restored_checkpoint_id) + "p" +
+                    std::to_string(ctx_->parallelism);
+    }
     const uint32_t from =
         state->subtask >= 0 ? static_cast<uint32_t>(state->subtask) : restore_calls_;
     ++restore_calls_;
-    const bool done = state->finished || committed_final_after(from, state->checkpoint);
+    const bool done =
+        state->finished || committed_final_after(from, state->checkpoint, state->generation);
     (done ? old_finished_ : old_open_).push_back(from);
     if (!old_finished_.empty() && !old_open_.empty()) {
       return make_error(
@@ -213,7 +226,9 @@ class lake_sink final : public operator_base {
               "parallelism " +
               std::to_string(ctx_->restored_parallelism));
     }
-    finished_ = !old_finished_.empty();
+    // An earlier attempt of this same restore may have got this subtask to its end.
+    finished_ = !old_finished_.empty() ||
+                committed_final_after(ctx_->subtask_index, state->checkpoint, generation_);
     return {};
   }
 
@@ -254,16 +269,19 @@ class lake_sink final : public operator_base {
     std::string path;  ///< Relative to the table.
   };
 
-  /// Whether subtask `subtask` of this node (in this job) committed its final files after
-  /// checkpoint `checkpoint`: its newest commit in the log is a final one of a later epoch.
-  bool committed_final_after(uint32_t subtask, int64_t checkpoint) const {
+  /// Whether subtask `subtask` of this node (in this job) and of `generation` committed its
+  /// final files after checkpoint `checkpoint`: its newest commit in the log is a final one of
+  /// a later epoch.
+  bool committed_final_after(uint32_t subtask, int64_t checkpoint,
+                             const std::string& generation) const {
     const auto& commits = log_->snapshot().commits;
     for (auto c = commits.rbegin(); c != commits.rend(); ++c) {
       auto lineage = c->raw.find("lineage");
       if (lineage == c->raw.end() || !lineage->is_object()) continue;
       if (lineage->value("job", "") != ctx_->job_name ||
           lineage->value("node", "") != ctx_->node_id ||
-          lineage->value("subtask", -1) != static_cast<int>(subtask)) {
+          lineage->value("subtask", -1) != static_cast<int>(subtask) ||
+          lineage->value("generation", "") != generation) {
         continue;
       }
       return lineage->value("final", false) && lineage->value("epoch", int64_t{0}) > checkpoint;
@@ -350,6 +368,7 @@ class lake_sink final : public operator_base {
                          {"node", ctx_->node_id},
                          {"subtask", ctx_->subtask_index},
                          {"epoch", e.epoch}};
+      if (!generation_.empty()) request.lineage["generation"] = generation_;
       if (e.final) {
         request.lineage["final"] = true;
       } else if (checkpoint > 0) {
@@ -383,6 +402,11 @@ class lake_sink final : public operator_base {
   std::string error_;                 ///< The first failure; close() reports it.
   bool finished_ = false;       ///< Restored after its final commit: input is a replay, dropped.
   uint32_t restore_calls_ = 0;  ///< restore_state() calls so far (one per old subtask).
+  /// Which run of subtasks this one belongs to: "" from the start; after a restore at another
+  /// parallelism the old one's followed by "r<checkpoint>p<parallelism>" (e.g. "r5p3", then
+  /// "r5p3/r9p2"); inherited by restores at the same parallelism.
+  /// Written into the state and the commits' lineage.
+  std::string generation_;
   /// After a rescaled restore: the old subtasks that had committed their final files after the
   /// checkpoint, and those that had not.
   std::vector<uint32_t> old_finished_;

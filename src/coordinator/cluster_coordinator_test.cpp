@@ -528,7 +528,7 @@ TEST_F(ClusterCoordinatorTest, ARestartedCoordinatorKeepsTheRestartBudgetUsed) {
   std::filesystem::create_directories(blocker.parent_path());
   { std::ofstream(blocker) << "not a directory"; }
   auto job = core_->submit(
-      graph(checkpointed_to_lake(blocker / "table", 100, 0, "{max_attempts: 3, backoff_ms: 200}")));
+      graph(checkpointed_to_lake(blocker / "table", 100, 0, "{max_attempts: 3, backoff_ms: 500}")));
   ASSERT_TRUE(job.ok()) << job.err().message;
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (core_->wait(job->id, 20ms)->restart_attempts == 0 &&

@@ -273,13 +273,18 @@ class kafka_sink final : public operator_base {
   }
 
   /// restore_state() of a state another sink id wrote: after a change of parallelism (called
-  /// once per old subtask, in subtask order) or when the graph's name changed. Old subtask j's
-  /// state is taken over by new subtask j % parallelism alone: it commits j's pending epochs
-  /// under j's sink id (its own when j is below the new parallelism, else with a client of j's
-  /// transactional.id, which also fences j's zombies, then closed). Every new subtask reads
-  /// whether each old subtask committed its final epoch: if all did, the run's output is in
-  /// Kafka and the replayed input is discarded; if only some did, the replayed input no longer
-  /// reaches the same subtasks and exactly-once cannot be kept, so the restore fails.
+  /// once per old subtask, in subtask order) or when the graph's name changed (called once).
+  /// Old subtask j's state is taken over by new subtask j % parallelism alone: with a client of
+  /// j's transactional.id (also when that is its own id), which fences j's zombies, it commits
+  /// j's pending epochs under j's sink id and j's run, then closes that client before client_
+  /// first calls init_transactions. The new subtasks write under a run of their own, the same on
+  /// every restore of this checkpoint at this parallelism (see new_run()), never under an old
+  /// one. Every new subtask reads whether each old subtask committed its final epoch (of its old
+  /// run): if all did, the run's output is in Kafka and the replayed input is discarded; if only
+  /// some did, the replayed input no longer reaches the same subtasks and exactly-once cannot be
+  /// kept, so the restore fails. On the last call the subtask also reads its own id's marker of
+  /// the new run: a final one means an earlier attempt of the same restore wrote this subtask's
+  /// whole share, and the replayed input is discarded too.
   status restore_other(kafka::sink_state state) {
     // Version 1 states do not name their writer: the runtime calls in old-subtask order, and a
     // kafka_sink always stores state, so the n-th call is old subtask n.
@@ -300,24 +305,11 @@ class kafka_sink final : public operator_base {
       }
       return {};
     }
+    // The first call is old subtask 0 (or the one state of a renamed graph).
+    if (restore_calls_ == 1) run_ = new_run(state);
     const bool owner = from % ctx_->parallelism == ctx_->subtask_index;
     bool final = false;
-    if (owner && old_id == sink_id_) {
-      // Its own id: the state becomes this subtask's, as in a restore without rescaling.
-      run_ = std::move(state.run);
-      pending_ = std::move(state.pending);
-      size_t restored = pending_.size();
-      discard_input_ = false;  // recover() sets it if this id's run committed its final epoch.
-      if (auto st = recover(); !st) return with_context(who() + "restore: ", st.err());
-      final = discard_input_;
-      discard_input_ = false;
-      spdlog::info(
-          "{}restored checkpoint {} of parallelism {}: {} epoch(s) to replay, {} "
-          "already committed (skipped)",
-          who(), state.last_checkpoint_id, ctx_->restored_parallelism, pending_.size(),
-          restored - pending_.size());
-      if (auto st = commit_upto(max_watermark); !st) commit_failed(st.err());
-    } else if (owner) {
+    if (owner) {
       auto taken = take_over(old_id, state);
       if (!taken) {
         return with_context(who() + "restore: taking over '" + old_id + "': ", taken.err());
@@ -342,8 +334,20 @@ class kafka_sink final : public operator_base {
                             "with parallelism " +
                             std::to_string(ctx_->restored_parallelism));
     }
-    discard_input_ = !old_final_.empty();
-    if (discard_input_ && old_final_.size() == 1) {
+    const bool rescaled =
+        ctx_->restored_parallelism != 0 && ctx_->restored_parallelism != ctx_->parallelism;
+    if (restore_calls_ < (rescaled ? ctx_->restored_parallelism : 1)) return {};
+    // The last call: fence older instances of this id (the takeover clients are closed) and
+    // read whether an earlier attempt of this restore committed this subtask's final epoch.
+    if (auto st = recover(); !st) return with_context(who() + "restore: ", st.err());
+    const bool own_final = discard_input_;
+    discard_input_ = own_final || !old_final_.empty();
+    if (own_final) {
+      spdlog::info(
+          "{}an earlier attempt of this restore committed this subtask's final epoch (run {}): "
+          "replayed input is discarded",
+          who(), run_);
+    } else if (discard_input_) {
       spdlog::info(
           "{}the restored run already committed its final epochs: replayed input is "
           "discarded",
@@ -352,10 +356,28 @@ class kafka_sink final : public operator_base {
     return {};
   }
 
-  /// Takes over the pending epochs of `old_id` (another sink id) from `state`: fences the id's
-  /// older producers, skips the epochs its markers cover, commits the rest under that id and
-  /// run, then closes the client. Failures are retried (new attempt id, backoff) up to
-  /// transaction_timeout. Returns whether the old run committed its final epoch.
+  /// The run of the subtasks restored by restore_other() from a state of old subtask 0 (or of
+  /// the renamed graph's subtask): `<its run>-<checkpoint id>-p<parallelism>`. Equal on every
+  /// restore of the same checkpoint at the same parallelism, so that a repeated attempt finds
+  /// its own final markers; different from every old run (longer than old subtask 0's, and the
+  /// other old subtasks' runs are random or share old subtask 0's), so that the new job's
+  /// markers never pass for the old run's.
+  std::string new_run(const kafka::sink_state& state) const {
+    std::string out = state.run;
+    out += '-';
+    append_int(out, state.last_checkpoint_id);
+    out += "-p";
+    append_int(out, ctx_->parallelism);
+    return out;
+  }
+
+  /// Takes over the pending epochs of `old_id` (another sink id, or this subtask's own id after
+  /// a rescale) from `state`: with a client of its own for that transactional.id, fences the
+  /// id's older producers, skips the epochs the markers of the state's run cover, commits the
+  /// rest under that id and run, then closes the client (client_ has not called
+  /// init_transactions yet; when it does, it fences only this closed client). Failures are retried
+  /// (new attempt id, backoff) up to transaction_timeout. Returns whether the old run committed its
+  /// final epoch.
   result<bool> take_over(const std::string& old_id, kafka::sink_state& state) {
     kafka::txn_client_config cc;
     cc.bootstrap = s_->bootstrap;

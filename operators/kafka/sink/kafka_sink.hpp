@@ -19,8 +19,9 @@ namespace vigil {
 /// sink id) together with a marker record in the progress topic, and committed. A restored
 /// subtask fences older producers with its transactional.id, reads its last committed marker
 /// and commits only the restored epochs after it. Restored with another parallelism, old subtask
-/// j's pending epochs are committed by new subtask j % parallelism under j's sink id (fencing
-/// j's transactional.id), and a restore that would write replayed input twice is refused (see
+/// j's pending epochs are committed by new subtask j % parallelism under j's sink id and run
+/// (fencing j's transactional.id), the new subtasks write under a run of their own, and a
+/// restore that would write replayed input twice is refused (see
 /// docs/design/0008-kafka-exactly-once.md, "Rescaling"). Commit failures are logged and retried at
 /// the next checkpoint; at the end of a bounded input the rest is committed, retried up to
 /// transaction_timeout. mode at_least_once produces right away with an idempotent producer and

@@ -188,6 +188,28 @@ class KafkaSinkRescaleTest : public ::testing::Test {
     }
   }
 
+  /// Restores `from` at parallelism `p` and lets every subtask process the rest of the input
+  /// without a checkpoint; the subtasks in `finished` reach their end (close(), final commits),
+  /// the others crash before it.
+  void run_unfinished_attempt(const checkpoint& from, uint32_t p,
+                              const std::set<uint32_t>& finished) {
+    std::vector<std::unique_ptr<instance>> subtasks;
+    for (uint32_t k = 0; k < p; ++k) {
+      subtasks.push_back(start(k, p, from.parallelism));
+      for (uint32_t j = 0; j < from.parallelism; ++j) {
+        auto st = subtasks[k]->op->restore_state(from.states[j]);
+        ASSERT_TRUE(st.ok()) << st.err().message;
+      }
+      for (int e = static_cast<int>(from.id) + 1; e <= batches; ++e) {
+        subtasks[k]->op->process(0, *batch_for(e, k, p), out_);
+      }
+    }
+    for (uint32_t k : finished) {
+      auto st = subtasks[k]->op->close(out_);
+      ASSERT_TRUE(st.ok()) << st.err().message;
+    }
+  }
+
   /// The view a consumer without transaction isolation rebuilds: the records of the whole log
   /// whose (sink, epoch, attempt) headers match a committed marker. It must equal the input
   /// exactly, as must the committed records, and no (sink, epoch) may have two markers.
@@ -304,6 +326,20 @@ TEST_F(KafkaSinkRescaleTest, AZombieOfARetiredSubtaskIsFencedAfterAScaleDown) {
   expect_exactly_once("after the zombie's tries");
 }
 
+TEST_F(KafkaSinkRescaleTest, AZombieOfAnOldSubtaskWithANewSubtasksIdIsFencedAfterAScaleUp) {
+  std::vector<std::unique_ptr<instance>> old;
+  checkpoint sp = run_old_job(2, &old);
+  // New subtask 0 takes over old subtask 0's state with a second client of its own
+  // transactional.id, closes it, then opens its own: old subtask 0, never stopped, is fenced.
+  run_new_job(sp, 3, std::nullopt);
+  expect_exactly_once("after the restore");
+  EXPECT_TRUE(old[0]->op->notify_checkpoint_complete(savepoint, {}).ok());
+  auto closed = old[0]->op->close(out_);
+  ASSERT_FALSE(closed.ok());
+  EXPECT_NE(closed.err().message.find("fenced"), std::string::npos) << closed.err().message;
+  expect_exactly_once("after the zombie's tries");
+}
+
 TEST_F(KafkaSinkRescaleTest, AnOldIdWithoutPendingEpochsIsFencedToo) {
   // Old subtask 3 of 4 received its share of batches 2 and 3 in epoch 2, committed it, and has
   // no pending epoch in the savepoint (checkpoint 3, never notified); then it began epoch 4.
@@ -384,6 +420,77 @@ TEST_F(KafkaSinkRescaleTest, ARunThatCommittedEverythingDiscardsTheReplayedInput
   }
   expect_exactly_once("after the rescaled restore");
   EXPECT_EQ(dropped, static_cast<uint64_t>(total_records - per_batch));
+}
+
+TEST_F(KafkaSinkRescaleTest, ARescaleRestoredAgainAfterSomeSubtasksFinishedWritesEveryRecordOnce) {
+  // Savepoint S of parallelism 2 is restored at 3; the new subtasks in `finished` reach their
+  // end and commit their final epochs, no checkpoint completes (none is taken once a subtask
+  // has finished), the others fail before their end; the job restores S at 3 again and runs to
+  // the end. The new job's final markers must neither make a new subtask discard input it has
+  // not written (data loss) nor refuse the restore.
+  for (const std::set<uint32_t>& finished :
+       {std::set<uint32_t>{0, 1}, std::set<uint32_t>{0}, std::set<uint32_t>{1, 2},
+        std::set<uint32_t>{0, 1, 2}}) {
+    reset();
+    std::string context = "finished:";
+    for (uint32_t k : finished) context += " " + std::to_string(k);
+    checkpoint sp = run_old_job(2);
+    run_unfinished_attempt(sp, 3, finished);
+    if (HasFailure()) return;
+    run_new_job(sp, 3, std::nullopt);
+    expect_exactly_once(context);
+    // The old epochs stay under the old ids.
+    EXPECT_EQ(sinks_of_epoch(savepoint), ids(2)) << context;
+    if (HasFailure()) return;
+  }
+}
+
+TEST_F(KafkaSinkRescaleTest, ACrashAtEveryClientCallOfARepeatedRescaleStillExactlyOnce) {
+  // As above with new subtasks 0 and 1 finished, then a crash at any client call of the second
+  // attempt (its takeovers included), followed by restores until the job finishes.
+  quiet_logs quiet;
+  checkpoint sp = run_old_job(2);
+  run_unfinished_attempt(sp, 3, {0, 1});
+  int64_t before = broker_.ops();
+  run_new_job(sp, 3, std::nullopt);
+  const int64_t clean_ops = broker_.ops() - before;
+  ASSERT_GT(clean_ops, 10);
+  for (int64_t k = 1; k <= clean_ops + 1; ++k) {
+    for (bool after : {false, true}) {
+      reset();
+      checkpoint again = run_old_job(2);
+      run_unfinished_attempt(again, 3, {0, 1});
+      run_new_job(again, 3, std::pair<int64_t, bool>{k, after});
+      expect_exactly_once(std::string("crash ") + (after ? "after" : "at") + " call " +
+                          std::to_string(k));
+      if (HasFailure()) return;
+    }
+  }
+}
+
+TEST_F(KafkaSinkRescaleTest, ACheckpointOfTheRescaledJobRestoresAtItsParallelism) {
+  // S of parallelism 2 restored at 3; the new job completes checkpoint 4, new subtasks 0 and 1
+  // reach their end, subtask 2 fails; the job restores checkpoint 4 (parallelism 3, no rescale).
+  checkpoint sp = run_old_job(2);
+  std::vector<std::unique_ptr<instance>> first;
+  checkpoint cp4{3, savepoint + 1, {}};
+  for (uint32_t k = 0; k < 3; ++k) {
+    first.push_back(start(k, 3, 2));
+    for (uint32_t j = 0; j < 2; ++j) ASSERT_TRUE(first[k]->op->restore_state(sp.states[j]).ok());
+    first[k]->op->process(0, *batch_for(savepoint + 1, k, 3), out_);
+    cp4.states.push_back(first[k]->op->snapshot_state(savepoint + 1));
+  }
+  for (uint32_t k = 0; k < 3; ++k) {
+    EXPECT_TRUE(first[k]->op->notify_checkpoint_complete(savepoint + 1, {}).ok());
+    for (int e = savepoint + 2; e <= batches; ++e) {
+      first[k]->op->process(0, *batch_for(e, k, 3), out_);
+    }
+  }
+  for (uint32_t k = 0; k < 2; ++k) ASSERT_TRUE(first[k]->op->close(out_).ok());
+  first.clear();
+  run_new_job(cp4, 3, std::nullopt);
+  expect_exactly_once("checkpoint 4 of the rescaled job");
+  EXPECT_EQ(sinks_of_epoch(savepoint + 1), ids(3));
 }
 
 TEST_F(KafkaSinkRescaleTest, RefusesWhenOnlySomeOldSubtasksCommittedTheirFinalEpoch) {
