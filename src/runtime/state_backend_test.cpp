@@ -794,6 +794,123 @@ TEST_F(state_backend_test, CheckpointsKeepYoungEntriesInADeltaThatRestoresApply)
   for (const auto& d : {merged, source, damaged}) std::filesystem::remove_all(d);
 }
 
+TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
+  // Two cache budgets: 32 MiB keeps every entry (checkpoints carry them in the delta), 64 KiB
+  // evicts and writes back all the time (they are in RocksDB's files). Scans write the cache
+  // back between checkpoints; erases and re-inserts reuse cache entries.
+  for (size_t budget : {size_t{32} << 20, size_t{64} << 10}) {
+    SCOPED_TRACE("cache budget " + std::to_string(budget));
+    state_.reset();
+    std::filesystem::remove_all(dir_);
+    state_backend::options o;
+    o.directory = dir_.string();
+    o.write_buffer_bytes = budget;
+    auto opened = state_backend::open(o);
+    ASSERT_TRUE(opened.ok()) << opened.err().message;
+    state_ = std::move(*opened);
+    auto v = declare("v", state_backend::kind::value);
+    auto m = declare("m", state_backend::kind::map);
+    using model_t = std::map<std::tuple<int, int64_t, std::string>, std::string>;
+    model_t model;  // (key, ns or -1 for map entries, user key) -> value
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    auto next = [&](uint64_t n) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      return x % n;
+    };
+    auto check = [&](state_backend& b, const model_t& want_model) {
+      for (int k = 0; k < 300; ++k) {
+        b.set_current_key(k % 8, int_key(k));
+        for (int64_t ns = 0; ns < 3; ++ns) {
+          auto it = want_model.find({k, ns, ""});
+          std::string got;
+          ASSERT_EQ(b.get(v, ns, got) ? got : "<absent>",
+                    it == want_model.end() ? "<absent>" : it->second)
+              << k << "/" << ns;
+        }
+        std::vector<std::pair<std::string, std::string>> want;
+        for (auto it = want_model.lower_bound({k, -1, ""});
+             it != want_model.end() && std::get<0>(it->first) == k && std::get<1>(it->first) == -1;
+             ++it) {
+          want.emplace_back(std::get<2>(it->first), it->second);
+        }
+        std::vector<std::pair<std::string, std::string>> got;
+        b.map_scan(m, [&](std::string_view uk, std::string_view value) {
+          got.emplace_back(uk, value);
+          return true;
+        });
+        ASSERT_EQ(got, want) << k;
+      }
+    };
+    std::vector<std::pair<std::filesystem::path, model_t>> checkpoints;
+    for (int round = 0; round < 24; ++round) {
+      for (int op = 0; op < 800; ++op) {
+        int k = static_cast<int>(next(300));
+        state_->set_current_key(k % 8, int_key(k));
+        int64_t ns = static_cast<int64_t>(next(3));
+        std::string uk(next(2) == 0 ? 1 : 40, static_cast<char>('a' + next(4)));
+        std::string value = std::to_string(round * 10000 + op);
+        value.append(std::array<size_t, 3>{0, 20, 300}[next(3)], 'p');
+        switch (next(7)) {
+          case 0:
+          case 1:
+            if (next(2) == 0)
+              EXPECT_EQ(get(v, ns), [&] {
+                auto it = model.find({k, ns, ""});
+                return it == model.end() ? std::string("<absent>") : it->second;
+              }());
+            state_->put(v, ns, value);
+            model[{k, ns, ""}] = value;
+            break;
+          case 2:
+            state_->erase(v, ns);
+            model.erase({k, ns, ""});
+            break;
+          case 3:
+            if (model.contains({k, -1, uk})) {
+              state_->map_put(m, uk, value);
+            } else {
+              state_->map_put_new(m, uk, value);
+            }
+            model[{k, -1, uk}] = value;
+            break;
+          case 4:
+            state_->map_erase(m, uk);
+            model.erase({k, -1, uk});
+            break;
+          case 5:
+            if (next(8) == 0) map(m);  // A scan: writes the whole cache back.
+            break;
+          default:
+            break;
+        }
+      }
+      auto chk = dir_.string() + ".model-chk-" + std::to_string(round);
+      std::filesystem::remove_all(chk);
+      auto identity = state_->checkpoint_to(chk);
+      ASSERT_TRUE(identity.ok()) << identity.err().message;
+      checkpoints.emplace_back(chk, model);
+    }
+    check(*state_, model);
+    for (const auto& [chk, want_model] : checkpoints) {
+      SCOPED_TRACE(chk.filename().string());
+      auto copy = chk.string() + ".restored";
+      std::filesystem::remove_all(copy);
+      std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
+      state_backend::options r;
+      r.directory = copy;
+      r.fresh = false;
+      auto restored = state_backend::open(r);
+      ASSERT_TRUE(restored.ok()) << restored.err().message;
+      ASSERT_EQ(*(*restored)->declare("v", state_backend::kind::value), v);
+      ASSERT_EQ(*(*restored)->declare("m", state_backend::kind::map), m);
+      check(**restored, want_model);
+      restored->reset();
+      std::filesystem::remove_all(copy);
+      std::filesystem::remove_all(chk);
+    }
+  }
+}
+
 /// Not a test of speed (nothing asserted on time): prints the cost of the hot path of a keyed
 /// aggregation (encode the key, set it, get then put a small value) on 100k keys in memory,
 /// in random key order.

@@ -312,6 +312,11 @@ void subtask_actor::take_snapshot() {
   int64_t id = aligning_;
   aligning_ = 0;
   last_barrier_ = id;
+  // The barrier goes downstream first, as in Flink: this subtask's state is captured below,
+  // before it handles anything that came after the barrier, and snapshot_state() cannot emit.
+  // So the stages of a pipeline snapshot at the same time instead of one after another (the
+  // checkpoint completes sooner), and a decline still lets downstream alignment finish.
+  router_->broadcast_barrier(id);
   checkpoint_ack ack{id, spec_.node, spec_.subtask, 0, 0, 0};
   if (!storage_) {
     send(spec_.executor, decline_atom::value, id, spec_.node, spec_.subtask,
@@ -329,8 +334,6 @@ void subtask_actor::take_snapshot() {
       send(spec_.executor, decline_atom::value, id, spec_.node, spec_.subtask, stats.err().message);
     }
   }
-  // Forwarded even after a decline, so that downstream alignment does not wait for ever.
-  router_->broadcast_barrier(id);
 }
 
 void subtask_actor::deliver(size_t channel, channel_item item) {
