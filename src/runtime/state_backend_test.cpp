@@ -106,6 +106,69 @@ class state_backend_test : public ::testing::Test {
     return state_->get(id, ns, v) ? v : "<absent>";
   }
 
+  /// The model of the randomized tests: (key, namespace or -1 for a map entry, user key) ->
+  /// value.
+  using model_t = std::map<std::tuple<int, int64_t, std::string>, std::string>;
+
+  /// One write of the randomized tests to state_ (at key `k`, set as current) and `model`:
+  /// `op` 0 and 1 put value state, 2 erases it, 3 puts a map entry, 4 erases one.
+  void apply_write(uint64_t op, state_backend::state_id v, state_backend::state_id m,
+                   model_t& model, int k, int64_t ns, const std::string& uk,
+                   const std::string& value) {
+    switch (op) {
+      case 0:
+      case 1:
+        state_->put(v, ns, value);
+        model[{k, ns, ""}] = value;
+        break;
+      case 2:
+        state_->erase(v, ns);
+        model.erase({k, ns, ""});
+        break;
+      case 3:
+        // The model knows whether the entry is new: say so, as an exact index would.
+        if (model.contains({k, -1, uk})) {
+          state_->map_put(m, uk, value);
+        } else {
+          state_->map_put_new(m, uk, value);
+        }
+        model[{k, -1, uk}] = value;
+        break;
+      case 4:
+        state_->map_erase(m, uk);
+        model.erase({k, -1, uk});
+        break;
+      default:
+        break;
+    }
+  }
+
+  /// Checks that `b` holds what `model` says for keys [0, keys), key k in key group
+  /// k % key_groups: the value state at namespaces 0..2 and the whole map.
+  static void expect_model(state_backend& b, state_backend::state_id v, state_backend::state_id m,
+                           const model_t& model, int keys, int key_groups) {
+    for (int k = 0; k < keys; ++k) {
+      b.set_current_key(static_cast<uint32_t>(k % key_groups), int_key(k));
+      for (int64_t ns = 0; ns < 3; ++ns) {
+        auto it = model.find({k, ns, ""});
+        std::string got;
+        ASSERT_EQ(b.get(v, ns, got) ? got : "<absent>", it == model.end() ? "<absent>" : it->second)
+            << k << "/" << ns;
+      }
+      std::vector<std::pair<std::string, std::string>> want;
+      for (auto it = model.lower_bound({k, -1, ""});
+           it != model.end() && std::get<0>(it->first) == k && std::get<1>(it->first) == -1; ++it) {
+        want.emplace_back(std::get<2>(it->first), it->second);
+      }
+      std::vector<std::pair<std::string, std::string>> got;
+      b.map_scan(m, [&](std::string_view uk, std::string_view value) {
+        got.emplace_back(uk, value);
+        return true;
+      });
+      ASSERT_EQ(got, want) << k;
+    }
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<state_backend> state_;
 };
@@ -494,27 +557,13 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
   state_ = std::move(*opened);
   auto v = declare("v", state_backend::kind::value);
   auto m = declare("m", state_backend::kind::map);
-  std::map<std::tuple<int, int64_t, std::string>, std::string> model;  // (key, ns or -1, user key)
+  model_t model;
   uint64_t x = 0x2545f4914f6cdd1dull;
   auto next = [&](uint64_t n) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     return x % n;
   };
-  auto check_all = [&] {
-    for (int k = 0; k < 500; ++k) {
-      state_->set_current_key(k % 16, int_key(k));
-      for (int64_t ns = 0; ns < 3; ++ns) {
-        auto it = model.find({k, ns, ""});
-        ASSERT_EQ(get(v, ns), it == model.end() ? "<absent>" : it->second) << k << "/" << ns;
-      }
-      std::vector<std::pair<std::string, std::string>> want;
-      for (auto it = model.lower_bound({k, -1, ""});
-           it != model.end() && std::get<0>(it->first) == k && std::get<1>(it->first) == -1; ++it) {
-        want.emplace_back(std::get<2>(it->first), it->second);
-      }
-      ASSERT_EQ(map(m), want) << k;
-    }
-  };
+  auto check_all = [&] { expect_model(*state_, v, m, model, 500, 16); };
   for (int round = 0; round < 20; ++round) {
     for (int op = 0; op < 2000; ++op) {
       int k = static_cast<int>(next(500));
@@ -524,33 +573,12 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
       std::string uk(next(2) == 0 ? 1 : 40, static_cast<char>('a' + next(4)));
       std::string value = std::to_string(round * 10000 + op);
       value.append(std::array<size_t, 3>{0, 20, 300}[next(3)], 'p');
-      switch (next(6)) {
-        case 0:
-        case 1:
-          state_->put(v, ns, value);
-          model[{k, ns, ""}] = value;
-          break;
-        case 2:
-          state_->erase(v, ns);
-          model.erase({k, ns, ""});
-          break;
-        case 3:
-          // The model knows whether the entry is new: say so, as an exact index would.
-          if (model.contains({k, -1, uk})) {
-            state_->map_put(m, uk, value);
-          } else {
-            state_->map_put_new(m, uk, value);
-          }
-          model[{k, -1, uk}] = value;
-          break;
-        case 4:
-          state_->map_erase(m, uk);
-          model.erase({k, -1, uk});
-          break;
-        default: {
-          auto it = model.find({k, ns, ""});
-          ASSERT_EQ(get(v, ns), it == model.end() ? "<absent>" : it->second);
-        }
+      const uint64_t choice = next(6);
+      if (choice < 5) {
+        apply_write(choice, v, m, model, k, ns, uk, value);
+      } else {
+        auto it = model.find({k, ns, ""});
+        ASSERT_EQ(get(v, ns), it == model.end() ? "<absent>" : it->second);
       }
     }
     check_all();
@@ -810,36 +838,11 @@ TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
     state_ = std::move(*opened);
     auto v = declare("v", state_backend::kind::value);
     auto m = declare("m", state_backend::kind::map);
-    using model_t = std::map<std::tuple<int, int64_t, std::string>, std::string>;
-    model_t model;  // (key, ns or -1 for map entries, user key) -> value
+    model_t model;
     uint64_t x = 0x9e3779b97f4a7c15ull;
     auto next = [&](uint64_t n) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       return x % n;
-    };
-    auto check = [&](state_backend& b, const model_t& want_model) {
-      for (int k = 0; k < 300; ++k) {
-        b.set_current_key(k % 8, int_key(k));
-        for (int64_t ns = 0; ns < 3; ++ns) {
-          auto it = want_model.find({k, ns, ""});
-          std::string got;
-          ASSERT_EQ(b.get(v, ns, got) ? got : "<absent>",
-                    it == want_model.end() ? "<absent>" : it->second)
-              << k << "/" << ns;
-        }
-        std::vector<std::pair<std::string, std::string>> want;
-        for (auto it = want_model.lower_bound({k, -1, ""});
-             it != want_model.end() && std::get<0>(it->first) == k && std::get<1>(it->first) == -1;
-             ++it) {
-          want.emplace_back(std::get<2>(it->first), it->second);
-        }
-        std::vector<std::pair<std::string, std::string>> got;
-        b.map_scan(m, [&](std::string_view uk, std::string_view value) {
-          got.emplace_back(uk, value);
-          return true;
-        });
-        ASSERT_EQ(got, want) << k;
-      }
     };
     std::vector<std::pair<std::filesystem::path, model_t>> checkpoints;
     for (int round = 0; round < 24; ++round) {
@@ -850,38 +853,15 @@ TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
         std::string uk(next(2) == 0 ? 1 : 40, static_cast<char>('a' + next(4)));
         std::string value = std::to_string(round * 10000 + op);
         value.append(std::array<size_t, 3>{0, 20, 300}[next(3)], 'p');
-        switch (next(7)) {
-          case 0:
-          case 1:
-            if (next(2) == 0)
-              EXPECT_EQ(get(v, ns), [&] {
-                auto it = model.find({k, ns, ""});
-                return it == model.end() ? std::string("<absent>") : it->second;
-              }());
-            state_->put(v, ns, value);
-            model[{k, ns, ""}] = value;
-            break;
-          case 2:
-            state_->erase(v, ns);
-            model.erase({k, ns, ""});
-            break;
-          case 3:
-            if (model.contains({k, -1, uk})) {
-              state_->map_put(m, uk, value);
-            } else {
-              state_->map_put_new(m, uk, value);
-            }
-            model[{k, -1, uk}] = value;
-            break;
-          case 4:
-            state_->map_erase(m, uk);
-            model.erase({k, -1, uk});
-            break;
-          case 5:
-            if (next(8) == 0) map(m);  // A scan: writes the whole cache back.
-            break;
-          default:
-            break;
+        const uint64_t choice = next(7);
+        if (choice <= 1 && next(2) == 0) {
+          auto it = model.find({k, ns, ""});
+          EXPECT_EQ(get(v, ns), it == model.end() ? std::string("<absent>") : it->second);
+        }
+        if (choice < 5) {
+          apply_write(choice, v, m, model, k, ns, uk, value);
+        } else if (choice == 5 && next(8) == 0) {
+          map(m);  // A scan: writes the whole cache back.
         }
       }
       auto chk = dir_.string() + ".model-chk-" + std::to_string(round);
@@ -890,7 +870,7 @@ TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
       ASSERT_TRUE(identity.ok()) << identity.err().message;
       checkpoints.emplace_back(chk, model);
     }
-    check(*state_, model);
+    expect_model(*state_, v, m, model, 300, 8);
     for (const auto& [chk, want_model] : checkpoints) {
       SCOPED_TRACE(chk.filename().string());
       auto copy = chk.string() + ".restored";
@@ -903,7 +883,7 @@ TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
       ASSERT_TRUE(restored.ok()) << restored.err().message;
       ASSERT_EQ(*(*restored)->declare("v", state_backend::kind::value), v);
       ASSERT_EQ(*(*restored)->declare("m", state_backend::kind::map), m);
-      check(**restored, want_model);
+      expect_model(**restored, v, m, want_model, 300, 8);
       restored->reset();
       std::filesystem::remove_all(copy);
       std::filesystem::remove_all(chk);

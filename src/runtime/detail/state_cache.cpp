@@ -155,19 +155,6 @@ void state_cache::remove(uint32_t i) {
   if (last_ == i) last_ = npos;
 }
 
-void state_cache::sort_dirty() {
-  order_.clear();
-  for (uint32_t i : dirty_) {
-    entry& e = entries_[i];
-    if (!e.live || !e.dirty) continue;  // Removed, or a duplicate mention of a reused index.
-    e.dirty = false;
-    std::string_view k = e.key();
-    order_.push_back(order_item{load_be(k, 0), load_be(k, 8), i});
-  }
-  dirty_.clear();
-  sort_order();
-}
-
 void state_cache::sort_order() {
   std::sort(order_.begin(), order_.end(), [this](const order_item& a, const order_item& b) {
     if (a.hi != b.hi) return a.hi < b.hi;

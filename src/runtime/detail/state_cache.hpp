@@ -86,18 +86,17 @@ class state_cache {
   void erase(uint32_t i);
 
   bool has_dirty() const { return !dirty_.empty(); }
-  /// Calls fn(const entry&) for each dirty entry in ascending key order (RocksDB's memtable
-  /// inserts sorted keys much faster than random ones), then marks them clean. An entry written
-  /// back present is stored from then on; one written back absent is not.
+  /// Marks every dirty entry clean and calls fn(const entry&) for each, in ascending key order
+  /// (write_in_order()).
   template <class Fn>
   void drain_dirty(Fn&& fn) {
-    sort_dirty();
-    for (const order_item& o : order_) {
-      entry& e = entries_[o.index];
-      fn(static_cast<const entry&>(e));
-      e.stored = e.present;
-    }
     order_.clear();
+    for (uint32_t i : dirty_) {
+      // Removed, or a duplicate mention of a reused index.
+      if (entries_[i].live && entries_[i].dirty) mark_clean(i);
+    }
+    dirty_.clear();
+    write_in_order(fn);
   }
 
   /// For a checkpoint: the dirty entries that are young go to `delta(const entry&)` and stay
@@ -125,21 +124,13 @@ class state_cache {
         delta(static_cast<const entry&>(e));
         kept_.push_back(*it);
       } else {
-        e.dirty = false;
-        std::string_view k = e.key();
-        order_.push_back(order_item{load_be(k, 0), load_be(k, 8), *it});
+        mark_clean(*it);
       }
     }
     std::reverse(kept_.begin(), kept_.end());
     for (uint32_t i : kept_) entries_[i].listed = false;
     dirty_.swap(kept_);
-    sort_order();
-    for (const order_item& o : order_) {
-      entry& e = entries_[o.index];
-      back(static_cast<const entry&>(e));
-      e.stored = e.present;
-    }
-    order_.clear();
+    write_in_order(back);
   }
 
   bool over_budget() const { return bytes_ > budget_; }
@@ -180,8 +171,26 @@ class state_cache {
   void remove(uint32_t index);
   void rebuild_slots(size_t slot_count);
   void mark_dirty(uint32_t i);
-  /// Fills order_ with the dirty entries in key order and clears dirty_ and the dirty flags.
-  void sort_dirty();
+  /// Marks dirty entry `i` clean and queues it in order_ for write_in_order().
+  void mark_clean(uint32_t i) {
+    entry& e = entries_[i];
+    e.dirty = false;
+    std::string_view k = e.key();
+    order_.push_back(order_item{load_be(k, 0), load_be(k, 8), i});
+  }
+  /// Calls fn(const entry&) for the entries queued in order_, in ascending key order (RocksDB's
+  /// memtable inserts sorted keys much faster than random ones), and empties it. An entry
+  /// written back present is stored from then on; one written back absent is not.
+  template <class Fn>
+  void write_in_order(Fn& fn) {
+    sort_order();
+    for (const order_item& o : order_) {
+      entry& e = entries_[o.index];
+      fn(static_cast<const entry&>(e));
+      e.stored = e.present;
+    }
+    order_.clear();
+  }
   /// Sorts order_ by key.
   void sort_order();
   /// Up to 8 bytes of `s` from `pos` as a big-endian integer, zero-padded.
@@ -194,7 +203,7 @@ class state_cache {
   size_t size_ = 0;                ///< Live entries.
   std::vector<uint32_t> free_;     ///< Indices below used_ of removed entries.
   std::vector<slot> slots_;        ///< A power of two, at most half full.
-  std::vector<uint32_t> dirty_;    ///< May name removed or reused entries: see sort_dirty().
+  std::vector<uint32_t> dirty_;    ///< May name removed or reused entries: see drain_dirty().
   std::vector<order_item> order_;  ///< Write-back order, reused.
   std::vector<uint32_t> kept_;     ///< split_dirty(): the entries that stay dirty, reused.
   uint32_t last_ = npos;           ///< The entry found or inserted last: a put follows a get.
