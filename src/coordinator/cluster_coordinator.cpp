@@ -973,7 +973,7 @@ result<std::unique_ptr<cluster_coordinator>> cluster_coordinator::start(
   cfg->load<caf::io::middleman>();
   if (opts.tls.enabled()) VIGIL_TRY(enable_cluster_tls(*cfg, opts.tls));
   c->tls_ = opts.tls.enabled();
-  cfg->set("scheduler.max-threads", opts.threads != 0 ? opts.threads : size_t{2});
+  configure_scheduler(*cfg, opts.threads != 0 ? opts.threads : size_t{2});
   add_message_types(*cfg);
   c->cfg_ = std::move(cfg);
   c->sys_ = std::make_unique<caf::actor_system>(*c->cfg_);

@@ -58,7 +58,7 @@ result<job_summary> run_local(const job_plan& plan, const run_options& opts) {
   caf::actor_system_config cfg;
   size_t threads =
       opts.threads != 0 ? opts.threads : std::max(2u, std::thread::hardware_concurrency());
-  cfg.set("scheduler.max-threads", threads);
+  configure_scheduler(cfg, threads);
   add_message_types(cfg);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};

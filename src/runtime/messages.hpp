@@ -26,6 +26,7 @@ using wire_atom = caf::atom_constant<caf::atom("wire")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -137,6 +138,11 @@ struct operator_context {
   /// Records an operator discards by design (duplicates, unmatched inner-join rows); shown in
   /// the run summary so that nothing disappears without a count.
   uint64_t dropped_records = 0;
+  /// Sources: asks the runtime to poll again now rather than after the retry_after_us of the
+  /// last no_data poll, e.g. when a client library signals that data arrived. Thread-safe: may
+  /// be called from any thread, also after the subtask ended (then it does nothing). Empty when
+  /// the runtime offers no wake-ups (operator tests); sources must then rely on polling.
+  std::function<void()> wakeup;
 
   /// Processing time, µs since the epoch.
   static int64_t now_us();

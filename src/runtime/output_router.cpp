@@ -108,12 +108,16 @@ void output_router::route_hash(size_t e, const batch_ptr& batch) {
       continue;
     }
     b.append_rows(*batch, sel.data(), sel.size());
-    if (b.size() >= batch_size_)
+    if (b.size() >= batch_size_) {
       enqueue(ed.channels[t], {channel_item::kind::batch, b.finish(), 0});
+    } else {
+      partial_ = true;
+    }
   }
 }
 
 void output_router::flush_partial() {
+  partial_ = false;
   for (size_t e = 0; e < edges_.size(); ++e) {
     auto& hs = hash_state_[e];
     for (size_t t = 0; t < hs.builders.size(); ++t) {

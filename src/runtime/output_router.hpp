@@ -63,6 +63,9 @@ class output_router final : public output {
   void broadcast_barrier(int64_t id);
 
   bool blocked() const { return queued_ > 0; }
+  /// True when a hash edge may hold rows in a partially filled batch: flush_partial() or the
+  /// next control item sends them.
+  bool has_partial() const { return partial_; }
   /// Rows emitted on each output port so far.
   const std::vector<uint64_t>& rows_out() const { return rows_out_; }
   /// Payload bytes emitted on all ports so far (metrics::batch_payload_bytes of each batch).
@@ -91,7 +94,8 @@ class output_router final : public output {
   uint64_t bytes_out_ = 0;
   uint32_t max_parallelism_;
   size_t batch_size_;
-  size_t queued_ = 0;  ///< Items waiting in all channel queues.
+  size_t queued_ = 0;     ///< Items waiting in all channel queues.
+  bool partial_ = false;  ///< Rows were left in a hash batch builder since the last flush.
 };
 
 }  // namespace vigil

@@ -120,11 +120,19 @@ caf::behavior subtask_actor::make_behavior() {
         }
         on_credit(ch, n);
       },
-      [this](poll_atom) {
-        if (router_) poll_source();
+      [this](poll_atom, uint64_t seq) {
+        if (!router_ || seq != poll_seq_) return;  // Stale: a later poll replaced it.
+        poll_delayed_ = false;
+        poll_source();
       },
-      [this](tick_atom) {
-        if (router_) on_tick();
+      [this](wake_atom) {
+        // The operator has data again: poll now instead of at the end of the retry delay.
+        if (router_ && poll_delayed_) schedule_poll(0);
+      },
+      [this](tick_atom, uint64_t seq) {
+        if (!router_ || seq != tick_seq_) return;  // Stale: a sooner tick replaced it.
+        fast_tick_pending_ = false;
+        on_tick();
       },
   };
 }
@@ -174,6 +182,13 @@ caf::error subtask_actor::on_wire(subtask_wiring w) {
   opts.max_parallelism = plan.max_parallelism;
   opts.batch_size = plan.batch_size;
   opts.state_dir = spec_.state_dir;
+  if (wiring_.inputs.empty()) {
+    // Held weakly: the operator (and a client library's thread calling this) must not keep
+    // the actor alive.
+    opts.wakeup = [addr = address()] {
+      if (auto self = caf::actor_cast<caf::actor>(addr)) caf::anon_send(self, wake_atom::value);
+    };
+  }
   std::optional<checkpoint_storage> restore;
   if (spec_.restore_id > 0) {
     restore.emplace(spec_.restore_dir);
@@ -244,8 +259,30 @@ void subtask_actor::on_start() {
     const auto& in = wiring_.inputs[ch];
     send(in.upstream, credit_atom::value, in.upstream_channel, spec_.plan->channel_credits);
   }
-  if (wiring_.inputs.empty()) send(this, poll_atom::value);
-  delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
+  if (wiring_.inputs.empty()) schedule_poll(0);
+  schedule_tick(spec_.plan->linger_us, true);
+}
+
+void subtask_actor::schedule_tick(int64_t delay_us, bool fast) {
+  fast_tick_pending_ = fast;
+  delayed_send(this, us(delay_us), tick_atom::value, ++tick_seq_);
+}
+
+void subtask_actor::arm_tick() {
+  if (fast_tick_pending_ || done_ || finished_) return;
+  if (router_->has_partial() || driver_->has_processing_timers()) {
+    schedule_tick(spec_.plan->linger_us, true);
+  }
+}
+
+void subtask_actor::schedule_poll(int64_t delay_us) {
+  ++poll_seq_;
+  poll_delayed_ = delay_us > 0;
+  if (delay_us > 0) {
+    delayed_send(this, us(delay_us), poll_atom::value, poll_seq_);
+  } else {
+    send(this, poll_atom::value, poll_seq_);
+  }
 }
 
 void subtask_actor::receive(uint32_t ch, channel_item item) {
@@ -367,6 +404,7 @@ void subtask_actor::on_batch(uint32_t ch, const batch_ptr& b) {
   int64_t start = steady_ns();
   driver_->process(wiring_.inputs[ch].port, *b);
   work_done(start, true);
+  arm_tick();
   grant_credit(ch);
 }
 
@@ -463,7 +501,12 @@ void subtask_actor::on_tick() {
   driver_->advance_processing_time(operator_context::now_us());
   work_done(start, false);
   publish_metrics();
-  delayed_send(this, us(spec_.plan->linger_us), tick_atom::value);
+  // flush_partial() left nothing behind; a processing-time timer keeps the linger cadence.
+  if (driver_->has_processing_timers()) {
+    schedule_tick(spec_.plan->linger_us, true);
+  } else {
+    schedule_tick(idle_tick_us, false);
+  }
 }
 
 void subtask_actor::poll_source() {
@@ -484,6 +527,7 @@ void subtask_actor::poll_source() {
     finish_inputs();
     return;
   }
+  arm_tick();
   if (r.watermark > source_watermark_) {
     source_watermark_ = r.watermark;
     driver_->context().watermark = r.watermark;
@@ -495,12 +539,12 @@ void subtask_actor::poll_source() {
     case poll_result::state::more:
       no_data_since_us_ = 0;
       idle_sent_ = false;
-      send(this, poll_atom::value);
+      schedule_poll(0);
       break;
     case poll_result::state::throttled:
       no_data_since_us_ = 0;
       idle_sent_ = false;
-      delayed_send(this, us(std::max<int64_t>(r.retry_after_us, 100)), poll_atom::value);
+      schedule_poll(std::max<int64_t>(r.retry_after_us, 100));
       break;
     case poll_result::state::no_data: {
       int64_t now = operator_context::now_us();
@@ -517,7 +561,7 @@ void subtask_actor::poll_source() {
           wait = std::min(wait, idle_at - now);  // Wake up in time to declare idleness.
         }
       }
-      delayed_send(this, us(wait), poll_atom::value);
+      schedule_poll(wait);
       break;
     }
     case poll_result::state::finished:

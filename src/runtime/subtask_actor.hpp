@@ -61,6 +61,15 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   /// executor, and forwards the barrier downstream.
   void take_snapshot();
   void on_tick();
+  /// Sends the next tick after `delay_us`; `fast` when something waits for it (a partial hash
+  /// batch, a processing-time timer). Earlier pending ticks become stale.
+  void schedule_tick(int64_t delay_us, bool fast);
+  /// After work that may have left a partial hash batch or registered a processing-time
+  /// timer: makes sure a tick comes within the linger interval.
+  void arm_tick();
+  /// Sources: sends the next poll after `delay_us` (0: at once). Earlier pending polls become
+  /// stale, so that one poll loop runs however polls are started (the loop, a wake-up, credit).
+  void schedule_poll(int64_t delay_us);
   void poll_source();
 
   void advance_to(std::optional<int64_t> wm);
@@ -110,6 +119,17 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   bool idle_sent_ = false;       ///< Sources: idle declared since the last data.
   bool idle_forwarded_ = false;  ///< All inputs idle and that was forwarded downstream.
   bool waiting_for_credit_ = false;
+  // Sources: the sequence number of the poll that counts, and whether it is a delayed one (a
+  // wake-up from the operator then polls at once).
+  uint64_t poll_seq_ = 0;
+  bool poll_delayed_ = false;
+  // Ticks flush partial hash batches, fire processing-time timers and publish metrics. One
+  // counts at a time (tick_seq_); it comes after the linger interval while something waits for
+  // it, otherwise after idle_tick_us, so that an idle job does not wake every subtask every few
+  // milliseconds.
+  static constexpr int64_t idle_tick_us = 100'000;
+  uint64_t tick_seq_ = 0;
+  bool fast_tick_pending_ = false;
   bool finished_ = false;       ///< Inputs ended and end-of-stream queued downstream.
   bool end_requested_ = false;  ///< Source: end_input received; ends at the next poll.
   bool done_ = false;

@@ -36,6 +36,38 @@ class endless_source : public operator_base {
   int64_t next_ = 0;
 };
 
+/// Emits three keyed rows on its first poll, then has nothing more; every poll asks to be
+/// retried after an hour. Counts its polls.
+class once_source : public operator_base {
+ public:
+  explicit once_source(std::shared_ptr<int> polls) : polls_(std::move(polls)) {}
+  poll_result poll(output& out) override {
+    if ((*polls_)++ == 0) {
+      auto b = std::make_shared<record_batch>(
+          *testing::make_rows(row_schema(), {{int64_t{1}}, {int64_t{2}}, {int64_t{3}}}, {1, 2, 3}));
+      b->key_hash = {1, 100, 2};  // Key groups 1, 100, 2: subtasks 0, 1, 0 of 2.
+      out.emit(0, std::move(b));
+    }
+    return {poll_result::state::no_data, 3'600'000'000, min_watermark};
+  }
+
+ private:
+  std::shared_ptr<int> polls_;
+};
+
+class once_plan : public operator_plan {
+ public:
+  explicit once_plan(std::shared_ptr<int> polls) : polls_(std::move(polls)) {
+    outputs.push_back({row_schema(), {0}});
+  }
+  std::unique_ptr<operator_base> instantiate() const override {
+    return std::make_unique<once_source>(polls_);
+  }
+
+ private:
+  std::shared_ptr<int> polls_;
+};
+
 /// Forwards every batch unchanged.
 class pass_through : public operator_base {
  public:
@@ -216,6 +248,60 @@ double series_value(const std::string& name, const std::string& op) {
   auto at = text.find(prefix);
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + prefix.size()));
+}
+
+// A partial hash batch leaves on the linger tick; with nothing pending the subtask ticks only
+// every 100 ms; a wake-up polls a source at once and replaces its pending delayed poll.
+TEST_F(CreditProtocol, TicksComeWhenSomethingWaitsAndWakeUpsReplaceDelayedPolls) {
+  auto polls = std::make_shared<int>(0);
+  plan_.nodes[0].plan = std::make_shared<once_plan>(polls);
+  auto seen0 = std::make_shared<probe_state>();
+  auto seen1 = std::make_shared<probe_state>();
+  auto probe0 = sys_.spawn(probe, seen0);
+  auto probe1 = sys_.spawn(probe, seen1);
+  auto source = spawn_subtask(0);
+  subtask_wiring ws;
+  ws.edges.push_back({0, partitioning::hash, {0, 1}});
+  ws.channel_targets = {probe0, probe1};
+  ws.channel_target_input = {0, 0};
+  wire_actor(source, ws);
+  caf::anon_send(source, start_atom::value);
+  caf::anon_send(source, credit_atom::value, uint32_t{0}, uint32_t{3});
+  caf::anon_send(source, credit_atom::value, uint32_t{1}, uint32_t{3});
+  sched_.run();
+  ASSERT_EQ(*polls, 1);
+  auto& clock = sched_.clock();
+  auto rows = [&] { return seen0->rows + seen1->rows; };
+  EXPECT_EQ(rows(), 0u) << "three rows are a partial batch";
+
+  // Everything pending is due within the linger interval (the tick) or in an hour (the poll).
+  const auto linger = std::chrono::microseconds(plan_.linger_us);
+  for (const auto& [due, event] : clock.schedule()) {
+    EXPECT_TRUE(due <= clock.current_time + linger ||
+                due >= clock.current_time + std::chrono::minutes(59));
+  }
+  clock.advance_time(linger);
+  sched_.run();
+  EXPECT_EQ(rows(), 3u) << "the linger tick flushes the partial batch";
+
+  // Nothing waits now: the next tick is the slow one.
+  ASSERT_FALSE(clock.schedule().empty());
+  EXPECT_EQ(clock.schedule().begin()->first, clock.current_time + std::chrono::milliseconds(100));
+  EXPECT_EQ(clock.advance_time(std::chrono::milliseconds(99)), 0u);
+  EXPECT_EQ(clock.advance_time(std::chrono::milliseconds(1)), 1u);
+  sched_.run();
+
+  // A wake-up polls at once; the delayed poll it replaced arrives stale.
+  caf::anon_send(source, wake_atom::value);
+  sched_.run();
+  EXPECT_EQ(*polls, 2);
+  clock.advance_time(std::chrono::hours(2));
+  sched_.run();
+  EXPECT_EQ(*polls, 3) << "one poll loop, not two";
+  EXPECT_EQ(rows(), 3u);
+
+  caf::anon_send_exit(source, caf::exit_reason::user_shutdown);
+  sched_.run();
 }
 
 // Records and bytes are counted per batch, records out on the linger tick, and the subtask's

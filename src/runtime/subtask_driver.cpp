@@ -19,6 +19,7 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   ctx.max_parallelism = opts.max_parallelism;
   ctx.key_groups = key_group_range_of(opts.subtask_index, opts.parallelism, opts.max_parallelism);
   ctx.batch_size = opts.batch_size;
+  ctx.wakeup = opts.wakeup;
   auto key_of = [&](uint32_t subtask) { return opts.node_id + "-" + std::to_string(subtask); };
   // The old subtasks whose state this one takes: its own, or, when the checkpoint was taken
   // with another parallelism, those whose key groups overlap its own (keyed state) and all of

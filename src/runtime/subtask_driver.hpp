@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,8 @@ class subtask_driver {
     /// Restore from checkpoint `restore_id` of `restore_from` (0: start empty).
     const checkpoint_storage* restore_from = nullptr;
     int64_t restore_id = 0;
+    /// operator_context::wakeup, set before the operator opens.
+    std::function<void()> wakeup;
   };
 
   static result<std::unique_ptr<subtask_driver>> make(const operator_factory& factory,
@@ -40,8 +43,13 @@ class subtask_driver {
   void process(size_t port, const record_batch& batch);
   /// Moves the input watermark forward (a smaller value is ignored).
   void advance_watermark(int64_t wm);
-  /// Fires processing-time timers due at `now_us` (the actor calls it every linger interval).
+  /// Fires processing-time timers due at `now_us` (the actor calls it every linger interval
+  /// while any are pending).
   void advance_processing_time(int64_t now_us);
+  /// True while a processing-time timer is pending.
+  bool has_processing_timers() const {
+    return timers_ && timers_->next(timer_service::domain::processing_time).has_value();
+  }
   poll_result poll();
   /// Delivers watermark max and closes the operator.
   status finish();

@@ -247,4 +247,9 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<deploy_settings>("vigil.deploy_settings");
 }
 
+void configure_scheduler(caf::actor_system_config& cfg, size_t threads) {
+  cfg.set("scheduler.max-threads", threads);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+}
+
 }  // namespace vigil

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <caf/io/all.hpp>
+#include <caf/policy/work_sharing.hpp>
+#include <caf/scheduler/coordinator.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -350,6 +352,24 @@ TEST(Wire, LocalSendsShareTheBatch) {
           },
           [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
   EXPECT_TRUE(replied);
+  self->send_exit(echo, caf::exit_reason::user_shutdown);
+}
+
+TEST(Wire, ActorSystemsShareOneJobQueueWithoutPolling) {
+  caf::actor_system_config cfg;
+  configure_scheduler(cfg, 3);
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  // A misspelt key or a value of the wrong type would leave CAF on its polling work stealing.
+  using sharing = caf::scheduler::coordinator<caf::policy::work_sharing>;
+  auto* scheduler = dynamic_cast<sharing*>(&sys.scheduler());
+  ASSERT_NE(scheduler, nullptr);
+  EXPECT_EQ(scheduler->num_workers(), 3u);
+  auto echo = sys.spawn([]() -> caf::behavior { return {[](int x) { return x + 1; }}; });
+  caf::scoped_actor self{sys};
+  self->request(echo, remote_timeout, 41)
+      .receive([](int x) { EXPECT_EQ(x, 42); },
+               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
   self->send_exit(echo, caf::exit_reason::user_shutdown);
 }
 

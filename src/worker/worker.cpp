@@ -304,7 +304,7 @@ result<std::unique_ptr<worker_node>> worker_node::start(worker_options opts,
   if (node->opts_.tls.enabled()) VIGIL_TRY(enable_cluster_tls(*cfg, node->opts_.tls));
   size_t threads = node->opts_.threads != 0 ? node->opts_.threads
                                             : std::max(2u, std::thread::hardware_concurrency());
-  cfg->set("scheduler.max-threads", threads);
+  configure_scheduler(*cfg, threads);
   add_message_types(*cfg);
   node->cfg_ = std::move(cfg);
   node->sys_ = std::make_unique<caf::actor_system>(*node->cfg_);

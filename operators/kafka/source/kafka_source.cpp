@@ -20,6 +20,9 @@ namespace {
 
 /// How long poll() asks to wait when nothing was available.
 constexpr int64_t retry_after_us = 5'000;
+/// The same when librdkafka wakes the subtask as messages arrive (operator_context::wakeup):
+/// polls then only keep time-driven work going (partition idleness, lag metrics).
+constexpr int64_t retry_after_with_wakeup_us = 100'000;
 /// Broker errors are logged at most this often.
 constexpr int64_t warning_interval_us = 10'000'000;
 /// Pause between metadata attempts in open() after a transient error.
@@ -202,7 +205,8 @@ class kafka_source final : public operator_base {
     if (now >= lag_due_us_) update_lag(now);
     const int64_t wm = watermarks_.advance(now);
     if (delivered > 0) return {poll_result::state::more, 0, wm};
-    return {poll_result::state::no_data, retry_after_us, wm};
+    return {poll_result::state::no_data,
+            queue_ != nullptr ? retry_after_with_wakeup_us : retry_after_us, wm};
   }
 
   status close(output& out) override {
@@ -274,10 +278,30 @@ class kafka_source final : public operator_base {
                         std::string("kafka_source: cannot create the Kafka consumer: ") + errstr);
     }
     rd_kafka_poll_set_consumer(consumer_);
+    if (ctx.wakeup) {
+      // librdkafka calls on_queue_event when a message (or event) lands on the empty consumer
+      // queue: the subtask polls at once instead of on a timer.
+      wakeup_ = ctx.wakeup;
+      queue_ = rd_kafka_queue_get_consumer(consumer_);
+      if (queue_ != nullptr)
+        rd_kafka_queue_cb_event_enable(queue_, &kafka_source::on_queue_event, this);
+    }
     return {};
   }
 
+  /// On a librdkafka thread: wakes the subtask (wakeup_ only sends a message).
+  static void on_queue_event(rd_kafka_t* rk, void* opaque) {
+    (void)rk;
+    static_cast<kafka_source*>(opaque)->wakeup_();
+  }
+
   void destroy_consumer() {
+    if (queue_ != nullptr) {
+      // The callback runs under the queue's lock: once disabled, no call is under way.
+      rd_kafka_queue_cb_event_enable(queue_, nullptr, nullptr);
+      rd_kafka_queue_destroy(queue_);
+      queue_ = nullptr;
+    }
     if (consumer_ == nullptr) return;
     // No group membership and no offsets to commit: skip the consumer close protocol.
     rd_kafka_destroy_flags(consumer_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -556,6 +580,9 @@ class kafka_source final : public operator_base {
   const kafka_source_params params_;
   operator_context* ctx_ = nullptr;
   rd_kafka_t* consumer_ = nullptr;
+  /// The consumer queue with wake-ups enabled; null without operator_context::wakeup.
+  rd_kafka_queue_t* queue_ = nullptr;
+  std::function<void()> wakeup_;  ///< A copy of operator_context::wakeup, for on_queue_event.
   std::vector<partition_state> parts_;
   std::vector<int> slot_of_;  ///< Partition id -> index in parts_, or -1 (another subtask's).
   static constexpr int64_t lag_interval_us = 1'000'000;

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -284,6 +286,44 @@ TEST_F(KafkaSourceTest, WatermarkIsTheMinimumOverPartitions) {
   EXPECT_EQ(idle.st, poll_result::state::no_data);
   EXPECT_GT(idle.retry_after_us, 0);
   EXPECT_LE(idle.retry_after_us, 10'000);
+  h.finish();
+}
+
+TEST_F(KafkaSourceTest, ArrivingMessagesWakeTheSubtaskWithoutPolling) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int wakes = 0;
+  auto wakeup = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    ++wakes;
+    cv.notify_all();
+  };
+  auto wakes_now = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return wakes;
+  };
+  config_map config = base_config("one", false);
+  operator_harness h(registry_, "kafka_source", config, {}, 0, 1, 1024, wakeup);
+  // Nothing to read: the source asks for a long retry, since librdkafka wakes it.
+  poll_result idle = h.poll();
+  EXPECT_EQ(idle.st, poll_result::state::no_data);
+  EXPECT_GE(idle.retry_after_us, 50'000);
+
+  for (int k = 0; k < 3; ++k) {
+    const int before = wakes_now();
+    produce(bootstrap(), "one", {{0, obs_json(k, jan1_2026 + k * sec)}});
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, broker_deadline, [&] { return wakes > before; }))
+          << "message " << k << " did not wake the source";
+    }
+    poll_until(h,
+               [&](const poll_result&) { return h.rows(0).size() == static_cast<size_t>(k + 1); });
+    // Polling an empty queue must not wake the source again (a wake-up loop would spin).
+    const int settled = wakes_now();
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(h.poll().st, poll_result::state::no_data);
+    EXPECT_LE(wakes_now() - settled, 2) << "polls of an empty queue woke the source";
+  }
   h.finish();
 }
 

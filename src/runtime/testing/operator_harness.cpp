@@ -104,7 +104,8 @@ result<plan_ptr> operator_harness::try_plan(const operator_registry& registry,
 
 operator_harness::operator_harness(const operator_registry& registry, const std::string& op,
                                    const config_map& config, std::vector<stream_info> inputs,
-                                   uint32_t subtask, uint32_t parallelism, size_t batch_size) {
+                                   uint32_t subtask, uint32_t parallelism, size_t batch_size,
+                                   std::function<void()> wakeup) {
   const operator_factory* f = registry.find(op);
   EXPECT_NE(f, nullptr) << "unknown operator " << op;
   plan_context ctx;
@@ -126,6 +127,7 @@ operator_harness::operator_harness(const operator_registry& registry, const std:
   opts.parallelism = parallelism;
   opts.batch_size = batch_size;
   opts.state_dir = state_dir_.string();
+  opts.wakeup = std::move(wakeup);
   auto d = subtask_driver::make(*f, *plan_, opts, *this);
   if (!d) {
     ADD_FAILURE() << "open failed: " << d.err().message;

@@ -31,9 +31,11 @@ std::string row_text(const record_batch& b, size_t row);
 class operator_harness : public output {
  public:
   /// Plans `op` from the registry with `config` over `inputs`; fails the test on error.
+  /// `wakeup` becomes operator_context::wakeup (sources; none by default).
   operator_harness(const operator_registry& registry, const std::string& op,
                    const config_map& config, std::vector<stream_info> inputs, uint32_t subtask = 0,
-                   uint32_t parallelism = 1, size_t batch_size = 1024);
+                   uint32_t parallelism = 1, size_t batch_size = 1024,
+                   std::function<void()> wakeup = {});
   ~operator_harness() override;
 
   /// Plans without running; returns the error (for validation tests).
