@@ -68,9 +68,19 @@ status dedup_operator::open(operator_context& ctx) {
     return make_error(errc::internal, "dedup opened without state backend or timers");
   }
   ctx_ = &ctx;
-  auto id = ctx.state->declare("dedup_first_seen", state_backend::kind::value);
+  // Declared first, so that the ids are those of the earlier layout and the same whether or not
+  // this subtask was restored from it (rescaling merges require equal state registries).
+  auto legacy_id = ctx.state->declare("dedup_first_seen", state_backend::kind::value);
+  if (!legacy_id) return legacy_id.err();
+  legacy_seen_id_ = *legacy_id;
+  // Every value gets its own expiry (put_expiring()); the declared ttl only makes this a TTL
+  // state on the event-time clock.
+  auto id = ctx.state->declare("dedup_seen", state_backend::kind::value, s_->ttl_us,
+                               state_backend::ttl_clock::event_time);
   if (!id) return id.err();
-  first_seen_id_ = *id;
+  seen_id_ = *id;
+  // Only the earlier layout registered timers: they were restored with its entries.
+  legacy_ = ctx.timers->next(timer_service::domain::event_time).has_value();
   duplicates_metric_ =
       metrics::series(metrics::family().clinical_duplicates_dropped, {{"job", ctx.job_name}});
   out_ = batch_builder(s_->schema, ctx.batch_size);
@@ -85,7 +95,6 @@ int64_t dedup_operator::cleanup_time(int64_t first_seen) const {
 void dedup_operator::process(size_t port, const record_batch& batch, output& out) {
   const size_t n = batch.num_rows();
   state_backend& state = *ctx_->state;
-  timer_service& timers = *ctx_->timers;
   const uint64_t duplicates_before = duplicates_;
   for (size_t r = 0; r < n; ++r) {
     const int64_t t = batch.event_time[r];
@@ -99,19 +108,23 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
     encode_key(batch, s_->key_fields, r, key_);
     const uint64_t hash = batch.keyed() ? batch.key_hash[r] : hash_encoded_key(key_);
     state.set_current_key(key_group_of(hash, ctx_->max_parallelism), key_);
-    if (state.get(first_seen_id_, 0, value_) && value_.size() == 8) {
+    // "dedup_seen" hides t0 from its cleanup time on, as the earlier layout's timer erased it.
+    const bool seen = state.get(seen_id_, 0, value_);
+    const bool legacy_seen = !seen && legacy_ && state.get(legacy_seen_id_, 0, value_);
+    if ((seen || legacy_seen) && value_.size() == 8) {
       const int64_t first_seen = get_i64_ordered(value_.data());
       if (t < saturating_add(first_seen, s_->ttl_us)) {
         ++duplicates_;
         ++ctx_->dropped_records;
         continue;
       }
-      timers.delete_event_timer(cleanup_time(first_seen));
+      // t replaces an earlier layout's t0: its entry and clean-up timer go, as they went then.
+      if (legacy_seen) ctx_->timers->delete_event_timer(cleanup_time(first_seen));
     }
+    if (legacy_seen) state.erase(legacy_seen_id_, 0);
     value_.clear();
     put_i64_ordered(value_, t);
-    state.put(first_seen_id_, 0, value_);
-    timers.register_event_timer(cleanup_time(t));
+    state.put_expiring(seen_id_, 0, value_, cleanup_time(t));
     out_.append_row(batch, r);
     if (out_.size() >= ctx_->batch_size) out.emit(0, out_.finish());
   }
@@ -123,10 +136,16 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
 }
 
 void dedup_operator::on_timer(const timer&, output&) {
-  // The firing timer is the one of the key's current t0: process() deletes the old timer
-  // whenever it replaces t0. So the entry is erased without reading it first, which would be a
-  // RocksDB read: by ttl + allowed_lateness later it has usually left the state cache.
-  ctx_->state->erase(first_seen_id_, 0);
+  // Only the earlier layout registered timers. The firing timer is the one of the key's current
+  // old t0: process() deleted the old timer whenever it replaced t0. So the entry is erased
+  // without reading it first, which would be a RocksDB read: by ttl + allowed_lateness later it
+  // has usually left the state cache.
+  ctx_->state->erase(legacy_seen_id_, 0);
+}
+
+void dedup_operator::on_watermark(int64_t, output&) {
+  // Due timers fired before this call: once none is left, neither is an old entry.
+  if (legacy_ && !ctx_->timers->next(timer_service::domain::event_time)) legacy_ = false;
 }
 
 void register_dedup_operator(operator_registry& r) {

@@ -28,9 +28,20 @@ namespace vigil {
 /// times and key (key fields and key hashes). Dropped duplicates are counted
 /// (dedup_operator::duplicates()): dropping them is the operator's purpose, not data loss.
 ///
-/// State: per key, a value state "dedup_first_seen" holding t0 (8 bytes, ordered int64), and an
-/// event-time timer at t0 + ttl - 1 + allowed_lateness that erases it: from that watermark on no
-/// record that is not late can be a duplicate of t0.
+/// State: per key, a value state "dedup_seen" with an event-time TTL holding t0 (8 bytes,
+/// ordered int64), written with the explicit expiry cleanup time = t0 + ttl - 1 +
+/// allowed_lateness (state_backend::put_expiring()): it is visible while the watermark is below
+/// the cleanup time and absent from then on, when no record that is not late can be a duplicate
+/// of t0; RocksDB's compaction filter deletes it. No timers: a new key costs one state read and
+/// one write.
+///
+/// Checkpoints of the earlier layout (a value state "dedup_first_seen" plus an event-time timer
+/// at the cleanup time that erased it) still restore: the old state stays declared, and while
+/// restored event-time timers remain the operator is in legacy mode: a key missing from
+/// "dedup_seen" is looked up in "dedup_first_seen" and a hit there counts as t0 as before (a
+/// record that replaces it deletes its entry and timer), and the firing timers erase the old
+/// entries. Legacy mode ends at the first watermark after which no event-time timer is left;
+/// fresh operators never enter it and make no extra lookups.
 void register_dedup_operator(operator_registry& r);
 
 /// The running dedup operator (see register_dedup_operator()); public for its counter.
@@ -48,16 +59,21 @@ class dedup_operator final : public operator_base {
   status open(operator_context& ctx) override;
   void process(size_t port, const record_batch& batch, output& out) override;
   void on_timer(const timer& t, output& out) override;
+  void on_watermark(int64_t wm, output& out) override;
 
   /// Records dropped as duplicates so far.
   uint64_t duplicates() const { return duplicates_; }
+  /// Whether the operator still reads the earlier layout's state (see register_dedup_operator()).
+  bool legacy_mode() const { return legacy_; }
 
  private:
   int64_t cleanup_time(int64_t first_seen) const;
 
   std::shared_ptr<const settings> s_;
   operator_context* ctx_ = nullptr;
-  state_backend::state_id first_seen_id_ = 0;
+  state_backend::state_id seen_id_ = 0;         ///< "dedup_seen": t0 with a TTL.
+  state_backend::state_id legacy_seen_id_ = 0;  ///< "dedup_first_seen": the earlier layout.
+  bool legacy_ = false;  ///< Restored event-time timers of the earlier layout remain.
   batch_builder out_;
   batch_builder late_;
   std::string key_;    ///< Encoded key of the current row.

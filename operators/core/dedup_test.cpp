@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "common/key.hpp"
+#include "runtime/checkpoint_storage.hpp"
 #include "runtime/subtask_driver.hpp"
 #include "runtime/testing/operator_harness.hpp"
 #include "runtime/timer_service.hpp"
@@ -31,12 +33,25 @@ class Dedup : public ::testing::Test {
 
   std::vector<stream_info> keyed_input() const { return {{schema_, {0}}}; }
 
-  /// Entries of the dedup state, over all keys.
-  static size_t state_entries(operator_harness& h) {
-    auto id = h.context().state->declare("dedup_first_seen", state_backend::kind::value);
-    EXPECT_TRUE(id.ok());
+  /// Live (not expired) entries of the dedup state, over all keys.
+  static size_t state_entries(state_backend& state) {
+    // The declared ttl does not matter: declaring again checks only that it is a TTL state.
+    auto id = state.declare("dedup_seen", state_backend::kind::value, 1);
+    EXPECT_TRUE(id.ok()) << id.err().message;
+    return id.ok() ? count_entries(state, *id) : 0;
+  }
+  static size_t state_entries(operator_harness& h) { return state_entries(*h.context().state); }
+
+  /// Entries of the earlier layout's state "dedup_first_seen", over all keys.
+  static size_t legacy_entries(state_backend& state) {
+    auto id = state.declare("dedup_first_seen", state_backend::kind::value);
+    EXPECT_TRUE(id.ok()) << id.err().message;
+    return id.ok() ? count_entries(state, *id) : 0;
+  }
+
+  static size_t count_entries(state_backend& state, state_backend::state_id id) {
     size_t n = 0;
-    h.context().state->scan_all(*id, [&](uint32_t, std::string_view, std::string_view) {
+    state.scan_all(id, [&](uint32_t, std::string_view, std::string_view) {
       ++n;
       return true;
     });
@@ -65,6 +80,31 @@ class Dedup : public ::testing::Test {
     size_t rows[2] = {0, 0};
     void emit(size_t port, batch_ptr b) override { rows[port] += b->num_rows(); }
   };
+
+  /// Collects the rows emitted per port as row_text().
+  struct collecting_output : output {
+    strings rows[2];
+    void emit(size_t port, batch_ptr b) override {
+      for (size_t r = 0; r < b->num_rows(); ++r) rows[port].push_back(testing::row_text(*b, r));
+    }
+  };
+
+  /// Runs a dedup plan (ttl 10ms) restored from checkpoint `id` of `storage` in `state_dir`.
+  std::unique_ptr<subtask_driver> restore(const checkpoint_storage& storage, int64_t id,
+                                          const std::string& state_dir, output& out) {
+    auto p =
+        operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+    EXPECT_TRUE(p.ok()) << p.err().message;
+    if (!p.ok()) return nullptr;
+    subtask_driver::options opts;
+    opts.node_id = "dedup";
+    opts.state_dir = state_dir;
+    opts.restore_from = &storage;
+    opts.restore_id = id;
+    auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+    EXPECT_TRUE(d.ok()) << d.err().message;
+    return d.ok() ? std::move(*d) : nullptr;
+  }
 
   std::filesystem::path dir_ =
       std::filesystem::temp_directory_path() / ("vigil-dedup-test-" + std::to_string(::getpid()));
@@ -194,13 +234,17 @@ TEST_F(Dedup, AllowedLatenessDefaultsToTheGraphs) {
   EXPECT_EQ(d->context().late_records, 1u);
 }
 
-TEST_F(Dedup, StateIsCleanedUpAndTimersFollowTheLatestForward) {
+TEST_F(Dedup, StateIsCleanedUpAtTheLatestForwardsCleanupTimeWithoutTimers) {
   operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
   h.push(0, rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 3000}));
-  EXPECT_EQ(h.context().timers->size(), 2u);
-  h.push(0, rows({{p1_, int64_t{3}, 3.0}}, {11000}));  // Forwarded: the old timer goes.
-  EXPECT_EQ(h.context().timers->size(), 2u);
-  EXPECT_EQ(h.context().timers->next(timer_service::domain::event_time), 12999);
+  EXPECT_EQ(state_entries(h), 2u);
+  h.push(0, rows({{p1_, int64_t{3}, 3.0}}, {11000}));  // Forwarded: p1's t0 is now 11000.
+  EXPECT_EQ(state_entries(h), 2u);
+  EXPECT_EQ(h.context().timers->size(), 0u) << "the TTL state needs no timers";
+  h.watermark(10999);  // p1's first t0 would have been cleaned up here; 11000 is its t0.
+  EXPECT_EQ(state_entries(h), 2u);
+  h.watermark(12998);
+  EXPECT_EQ(state_entries(h), 2u);
   h.watermark(12999);  // p2's state (3000 + 10000 - 1) is cleaned up.
   EXPECT_EQ(state_entries(h), 1u);
   h.push(0, rows({{p2_, int64_t{4}, 4.0}}, {13000}));
@@ -246,6 +290,110 @@ TEST_F(Dedup, CountsDuplicates) {
   EXPECT_EQ(op.duplicates(), 2u);
   EXPECT_EQ(out.rows[1], 1u);
   EXPECT_EQ(d->context().late_records, 1u);
+  EXPECT_TRUE(d->finish().ok());
+}
+
+TEST_F(Dedup, FirstSeenTimesExpireAtTheirCleanupTimeAfterARestore) {
+  auto p =
+      operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  ASSERT_TRUE(p.ok()) << p.err().message;
+  checkpoint_storage storage(dir_ / "checkpoints");
+  {
+    counting_output out;
+    subtask_driver::options opts;
+    opts.node_id = "dedup";
+    opts.state_dir = (dir_ / "first").string();
+    auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+    ASSERT_TRUE(d.ok()) << d.err().message;
+    (*d)->advance_watermark(500);
+    (*d)->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 3000}));
+    ASSERT_EQ(out.rows[0], 2u);
+    ASSERT_TRUE((*d)->snapshot(1, storage, "dedup-0").ok());
+    ASSERT_TRUE(storage.complete(1, "{}").ok());
+  }
+  collecting_output out;
+  auto d = restore(storage, 1, (dir_ / "second").string(), out);
+  ASSERT_NE(d, nullptr);
+  EXPECT_FALSE(dynamic_cast<dedup_operator&>(d->op()).legacy_mode());
+  // Before the first watermark after the restore every first-seen time is visible.
+  d->process(0, *rows({{p1_, int64_t{3}, 3.0}}, {10999}));
+  d->advance_watermark(10998);
+  EXPECT_EQ(state_entries(*d->context().state), 2u);
+  d->process(0, *rows({{p1_, int64_t{4}, 4.0}}, {10999}));
+  EXPECT_TRUE(out.rows[0].empty()) << "duplicates of 1000 until its cleanup time 10999";
+  d->advance_watermark(10999);
+  EXPECT_EQ(state_entries(*d->context().state), 1u);
+  d->advance_watermark(12999);
+  EXPECT_EQ(state_entries(*d->context().state), 0u);
+  d->process(0, *rows({{p1_, int64_t{5}, 5.0}, {p2_, int64_t{6}, 6.0}}, {13000, 13000}));
+  EXPECT_EQ(out.rows[0], (strings{"p1|5|5@13000", "p2|6|6@13000"}));
+  EXPECT_EQ(d->context().timers->size(), 0u);
+}
+
+TEST_F(Dedup, RestoresACheckpointOfTheEarlierTimerLayout) {
+  // The earlier layout, as its code wrote it (ttl 10ms, no allowed lateness): t0 in the value
+  // state "dedup_first_seen" and an event-time timer at t0 + ttl - 1 that erases it.
+  checkpoint_storage storage(dir_ / "checkpoints");
+  {
+    state_backend::options o;
+    o.directory = (dir_ / "old").string();
+    auto state = state_backend::open(o);
+    ASSERT_TRUE(state.ok()) << state.err().message;
+    auto timers = timer_service::make(**state);
+    ASSERT_TRUE(timers.ok()) << timers.err().message;
+    auto id = (*state)->declare("dedup_first_seen", state_backend::kind::value);
+    ASSERT_TRUE(id.ok()) << id.err().message;
+    auto first = rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 3000});
+    std::string key;
+    std::string value;
+    for (size_t r = 0; r < first->num_rows(); ++r) {
+      key.clear();
+      encode_key(*first, {0}, r, key);
+      (*state)->set_current_key(key_group_of(first->key_hash[r], 128), key);
+      value.clear();
+      put_i64_ordered(value, first->event_time[r]);
+      (*state)->put(*id, 0, value);
+      (*timers)->register_event_timer(first->event_time[r] + 10000 - 1);
+    }
+    const std::string local = (dir_ / "old.chk").string();
+    auto identity = (*state)->checkpoint_to(local);
+    ASSERT_TRUE(identity.ok()) << identity.err().message;
+    ASSERT_TRUE(storage.store_state(1, "dedup-0", local, *identity).ok());
+    ASSERT_TRUE(storage.complete(1, "{}").ok());
+  }
+
+  collecting_output out;
+  auto d = restore(storage, 1, (dir_ / "new").string(), out);
+  ASSERT_NE(d, nullptr);
+  auto& op = dynamic_cast<dedup_operator&>(d->op());
+  EXPECT_TRUE(op.legacy_mode());
+  state_backend& state = *d->context().state;
+  EXPECT_EQ(legacy_entries(state), 2u);
+  d->process(0, *rows({{p1_, int64_t{3}, 3.0},
+                       {p2_, int64_t{4}, 4.0},
+                       {p1_, int64_t{5}, 5.0},
+                       {std::string("p3"), int64_t{6}, 6.0}},
+                      {5000, 12999, 10999, 4000}));
+  EXPECT_EQ(out.rows[0], strings{"p3|6|6@4000"}) << "duplicates of the old t0s are dropped";
+  EXPECT_EQ(op.duplicates(), 3u);
+  // Past p1's old t0 + ttl: forwarded, and its old entry and timer go as they did before.
+  d->process(0, *rows({{p1_, int64_t{7}, 7.0}}, {11000}));
+  EXPECT_EQ(legacy_entries(state), 1u);
+  EXPECT_EQ(d->context().timers->size(), 1u);
+  EXPECT_EQ(d->context().timers->next(timer_service::domain::event_time), 12999);
+  d->advance_watermark(12998);
+  EXPECT_TRUE(op.legacy_mode());
+  // p2's old entry lives until its cleanup time 12999; p1's t0 is 11000 now (new state).
+  d->process(0, *rows({{p2_, int64_t{8}, 8.0}, {p1_, int64_t{9}, 9.0}}, {12999, 20999}));
+  EXPECT_EQ(out.rows[0], (strings{"p3|6|6@4000", "p1|7|7@11000"}));
+  EXPECT_EQ(op.duplicates(), 5u);
+  d->advance_watermark(12999);  // The last old timer fires.
+  EXPECT_FALSE(op.legacy_mode());
+  EXPECT_EQ(legacy_entries(state), 0u);
+  EXPECT_EQ(d->context().timers->size(), 0u);
+  d->process(0, *rows({{p2_, int64_t{10}, 10.0}, {p1_, int64_t{11}, 11.0}}, {13000, 20999}));
+  EXPECT_EQ(out.rows[0], (strings{"p3|6|6@4000", "p1|7|7@11000", "p2|10|10@13000"}));
+  EXPECT_TRUE(out.rows[1].empty());
   EXPECT_TRUE(d->finish().ok());
 }
 

@@ -47,7 +47,9 @@
 /// iterator, compaction, size estimate and close, in key order (sorted memtable inserts are far
 /// cheaper than random ones). An entry that is created and erased between two write-backs, and
 /// that RocksDB is known not to hold (its load found nothing, or it came from map_put_new()),
-/// never reaches RocksDB: no Put and no tombstone. Lists are appended with Merge directly. A
+/// never reaches RocksDB: no Put and no tombstone; nor does a TTL value of such an entry that has
+/// expired by the time it would be written (put_expiring() state that lives shorter than a
+/// write-back interval costs what erased state costs). Lists are appended with Merge directly. A
 /// method added later that reads RocksDB in bulk must call write_back() first.
 ///
 /// Checkpoints: checkpoint_to() writes only the dirty entries that have been dirty for a few
@@ -60,7 +62,11 @@
 ///
 /// TTL: a value written at TTL-clock time c with ttl t expires at c + t and is invisible once
 /// the clock reaches its expiry. Before the clock's first advance (it starts at INT64_MIN, "no
-/// time yet") values are written without an expiry (INT64_MAX). The compaction filter runs on
+/// time yet") values are written without an expiry (INT64_MAX). put_expiring() stores the expiry
+/// it is given in the same [expiry][bytes] format, so the cache, checkpoint deltas, restores,
+/// rescaling merges and the compaction filter treat it like any other TTL value; the clock
+/// starting at INT64_MIN keeps such a value visible until the first advance reaches its expiry.
+/// The compaction filter runs on
 /// RocksDB's background threads, so the per-id flags and the clocks it reads are atomics.
 
 namespace vigil {
@@ -440,6 +446,20 @@ class rocksdb_state_backend final : public state_backend {
     write_value(id, value);
   }
 
+  void put_expiring(state_id id, int64_t ns, std::string_view value,
+                    int64_t expires_at_us) override {
+    uint8_t f = flags(id);
+    assert(f & flag_ttl);  // An explicit expiry needs a state declared with a TTL.
+    build_key(id);
+    put_i64_ordered(key_buf_, ns);
+    uint32_t i = lookup(lookup_mode::blind);
+    if (f & flag_ttl) {
+      write_with_expiry(i, expires_at_us, value);
+    } else {
+      cache_.write(i, value);
+    }
+  }
+
   void erase(state_id id, int64_t ns) override {
     build_key(id);
     put_i64_ordered(key_buf_, ns);
@@ -712,13 +732,18 @@ class rocksdb_state_backend final : public state_backend {
     uint8_t f = flags(id);
     uint32_t i = lookup(mode);
     if (f & flag_ttl) {
-      value_buf_.clear();
-      put_i64_ordered(value_buf_, expiry_for(id, f));
-      value_buf_.append(value);
-      cache_.write(i, value_buf_);
+      write_with_expiry(i, expiry_for(id, f), value);
     } else {
       cache_.write(i, value);
     }
+  }
+
+  /// Writes cache entry `i` as a TTL value: [expiry][value].
+  void write_with_expiry(uint32_t i, int64_t expiry, std::string_view value) {
+    value_buf_.clear();
+    put_i64_ordered(value_buf_, expiry);
+    value_buf_.append(value);
+    cache_.write(i, value_buf_);
   }
 
   result<std::string> checkpoint_to(const std::string& dir) override {
@@ -763,10 +788,23 @@ class rocksdb_state_backend final : public state_backend {
     if (batch_.Count() > 0) note(db_->Write(write_options_, &batch_));
   }
 
-  /// Adds a cache entry to `batch`: a Put of its value, or a Delete if it is absent.
+  /// Adds a cache entry to `batch`: a Put of its value, or a Delete if it is absent. An expired
+  /// TTL value that RocksDB does not hold is left out: no read would see it and the compaction
+  /// filter would delete it (so TTL state that expires between two write-backs, like state that
+  /// is erased, never reaches RocksDB).
   void add_entry(rocksdb::WriteBatch& batch, const detail::state_cache::entry& e) {
+    if (e.present && !e.stored && expired(e)) return;
     note(e.present ? batch.Put(to_slice(e.key()), to_slice(e.value()))
                    : batch.Delete(to_slice(e.key())));
+  }
+
+  /// Whether a cache entry is a TTL value whose expiry its state's clock has reached.
+  bool expired(const detail::state_cache::entry& e) const {
+    std::string_view key = e.key();
+    uint8_t f = table_->flags[get_u16_be(key.data() + 2)].load(std::memory_order_relaxed);
+    std::string_view value = e.value();
+    return (f & flag_ttl) && value.size() >= expiry_bytes &&
+           get_i64_ordered(value.data()) <= table_->clock(f);
   }
 
   /// Adds a cache entry to batch_, writing the batch to RocksDB once it is large; the caller

@@ -23,7 +23,9 @@ namespace vigil {
 /// TTL: a state declared with ttl_us > 0 stores an expiry time with each value; reads treat
 /// expired values as absent and a compaction filter deletes them. The TTL clock is the event
 /// time (watermark) or the processing time, chosen per state, advanced by the runtime via
-/// advance_clocks().
+/// advance_clocks(). A value of a TTL state may also be written with an explicit expiry time
+/// (put_expiring()) instead of clock + ttl; it is then stored, cached, checkpointed and cleaned up
+/// exactly like any other TTL value.
 ///
 /// Writes skip the RocksDB WAL: durability comes from checkpoints, not from the WAL.
 /// Not thread-safe: used from the one actor that owns the subtask.
@@ -64,7 +66,19 @@ class state_backend {
   // Value state (with an int64 namespace, 0 when unused).
   /// Reads the value into `out`; false if absent or expired.
   virtual bool get(state_id id, int64_t ns, std::string& out) = 0;
+  /// Writes the value; for a state declared with a TTL it expires at the TTL clock's current
+  /// time plus the state's ttl (never, if the clock has not advanced yet).
   virtual void put(state_id id, int64_t ns, std::string_view value) = 0;
+  /// Writes the value of a state declared with a TTL with an explicit expiry time on the state's
+  /// TTL clock instead of clock + ttl: the value is visible while the clock is below
+  /// `expires_at_us` and absent once it reaches it (reads, scans and the compaction filter treat
+  /// it as any expired TTL value). Before the clock's first advance it is below every time, so
+  /// the value is visible unless `expires_at_us` is INT64_MIN. The state's declared ttl plays no
+  /// part. For a state declared without a TTL there is nowhere to keep an expiry: that is a
+  /// caller bug (asserted in debug builds); release builds write the value as put() does, and it
+  /// never expires.
+  virtual void put_expiring(state_id id, int64_t ns, std::string_view value,
+                            int64_t expires_at_us) = 0;
   virtual void erase(state_id id, int64_t ns) = 0;
 
   // Map state.

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <tuple>
 #include <vector>
@@ -443,6 +444,52 @@ TEST_F(state_backend_test, ValuesWrittenBeforeTheFirstClockAdvanceDoNotExpire) {
   EXPECT_EQ(get(v), "x");
 }
 
+TEST_F(state_backend_test, PutExpiringIsVisibleWhileTheClockIsBelowItsExpiry) {
+  auto v = declare("v", state_backend::kind::value, 100);
+  auto pt =
+      declare("pt", state_backend::kind::value, 100, state_backend::ttl_clock::processing_time);
+  state_->set_current_key(1, int_key(1));
+  // Before the clocks' first advance every expiry but INT64_MIN is still ahead.
+  state_->put_expiring(v, 0, "a", -5);
+  state_->put_expiring(v, 1, "b", 5000);  // Far beyond clock + ttl: the ttl plays no part.
+  state_->put_expiring(pt, 0, "p", 2000);
+  EXPECT_EQ(get(v, 0), "a");
+  EXPECT_EQ(get(v, 1), "b");
+  EXPECT_EQ(get(pt, 0), "p");
+  state_->advance_clocks(-6, 1999);
+  EXPECT_EQ(get(v, 0), "a");
+  EXPECT_EQ(get(pt, 0), "p");
+  state_->advance_clocks(-5, 1999);
+  EXPECT_EQ(get(v, 0), "<absent>");
+  EXPECT_EQ(get(v, 1), "b");
+  state_->advance_clocks(4999, 2000);
+  EXPECT_EQ(get(v, 1), "b") << "the event-time clock alone decides for v";
+  EXPECT_EQ(get(pt, 0), "<absent>") << "the processing-time clock decides for pt";
+  int live = 0;
+  state_->scan_all(v, [&](uint32_t, std::string_view, std::string_view value) {
+    EXPECT_EQ(value, "b");
+    return ++live > 0;
+  });
+  EXPECT_EQ(live, 1);
+  state_->advance_clocks(5000, 2000);
+  EXPECT_EQ(get(v, 1), "<absent>");
+  live = 0;
+  state_->scan_all(v, [&](uint32_t, std::string_view, std::string_view) { return ++live > 0; });
+  EXPECT_EQ(live, 0);
+
+  // put() and put_expiring() replace each other's expiry.
+  state_->put(v, 1, "c");  // Expires at 5100.
+  state_->put_expiring(v, 1, "d", 5001);
+  state_->advance_clocks(5001, 2000);
+  EXPECT_EQ(get(v, 1), "<absent>");
+  state_->put_expiring(v, 1, "e", 6000);
+  state_->put(v, 1, "f");
+  state_->advance_clocks(5100, 2000);
+  EXPECT_EQ(get(v, 1), "f");
+  state_->advance_clocks(5101, 2000);
+  EXPECT_EQ(get(v, 1), "<absent>");
+}
+
 TEST_F(state_backend_test, CompactionRemovesExpiredEntries) {
   auto v = declare("v", state_backend::kind::value, 100);
   auto l = declare("l", state_backend::kind::list, 100);
@@ -623,6 +670,32 @@ TEST_F(state_backend_test, EntriesErasedBeforeWriteBackNeverReachRocksDb) {
   }
   EXPECT_EQ(seen, 0);
   EXPECT_EQ(close_and_list_versions(), std::vector<std::string>{}) << "no put, no tombstone";
+}
+
+TEST_F(state_backend_test, TtlValuesExpiredBeforeWriteBackNeverReachRocksDb) {
+  auto v = declare("v", state_backend::kind::value, 100);
+  state_->advance_clocks(0, 0);
+  auto at = [&](int k) { state_->set_current_key(1, int_key(k)); };
+  // Key 0 reaches RocksDB while live; its later expired value must still be written over it.
+  at(0);
+  state_->put_expiring(v, 0, "stored", 1000);
+  ASSERT_TRUE(state_->compact().ok());
+  at(0);
+  state_->put_expiring(v, 0, "expired", 50);
+  for (int k = 1; k < 100; ++k) {
+    at(k);
+    EXPECT_EQ(get(v), "<absent>");  // Known missing from RocksDB, as a first-seen time is.
+    state_->put_expiring(v, 0, "x", k < 99 ? 50 : 51);  // Key 99 outlives the clock below.
+  }
+  state_->advance_clocks(50, 0);
+  int live = 0;
+  state_->scan_all(v, [&](uint32_t, std::string_view, std::string_view) { return ++live > 0; });
+  EXPECT_EQ(live, 1) << "key 99";
+  at(0);
+  EXPECT_EQ(get(v), "<absent>");
+  // Key 0: the live Put, then the expired one over it; key 99: its Put. Nothing else.
+  EXPECT_EQ(close_and_list_versions(),
+            (std::vector<std::string>{"TypeValue:0:1", "TypeValue:0:1", "TypeValue:0:1"}));
 }
 
 TEST_F(state_backend_test, EntriesErasedAfterWriteBackAreDeleted) {
@@ -820,6 +893,99 @@ TEST_F(state_backend_test, CheckpointsKeepYoungEntriesInADeltaThatRestoresApply)
   for (int i = 1; i <= next; ++i)
     std::filesystem::remove_all(dir_.string() + ".chk-" + std::to_string(i));
   for (const auto& d : {merged, source, damaged}) std::filesystem::remove_all(d);
+}
+
+TEST_F(state_backend_test, PutExpiringKeepsItsExpiryThroughTheCacheCheckpointsAndCompaction) {
+  // A 64 KiB cache: most entries are written back to RocksDB, the youngest go to the delta.
+  constexpr int keys = 2000;
+  auto open_small = [&](const std::string& dir, bool fresh) {
+    state_backend::options o;
+    o.directory = dir;
+    o.fresh = fresh;
+    o.write_buffer_bytes = 64 << 10;
+    auto b = state_backend::open(o);
+    EXPECT_TRUE(b.ok()) << b.err().message;
+    return b.ok() ? std::move(*b) : nullptr;
+  };
+  auto value_of = [](int k) { return std::to_string(k) + std::string(60, 'x'); };
+  auto at = [](state_backend& b, int k) {
+    b.set_current_key(static_cast<uint32_t>(k % 8), int_key(k));
+  };
+  // Reads every key of `b` at event-time clock `clock`: key k (expiry 1000 + k) is visible iff
+  // its key group is in `groups` and clock < 1000 + k. Returns the keys that differ.
+  auto mismatches = [&](state_backend& b, state_backend::state_id id, int64_t clock,
+                        key_group_range groups) {
+    b.advance_clocks(clock, 0);
+    std::vector<int> wrong;
+    std::string got;
+    for (int k = 0; k < keys; ++k) {
+      at(b, k);
+      bool want = groups.contains(static_cast<uint32_t>(k % 8)) && clock < 1000 + k;
+      bool found = b.get(id, 0, got);
+      if (found != want || (found && got != value_of(k))) wrong.push_back(k);
+    }
+    return wrong;
+  };
+  // The entries RocksDB's files keep, whatever the clock says (the filter's work).
+  auto raw_entries = [](state_backend& b, state_backend::state_id id) {
+    b.advance_clocks(std::numeric_limits<int64_t>::min() + 1, 0);
+    int n = 0;
+    b.scan_all(id, [&](uint32_t, std::string_view, std::string_view) { return ++n > 0; });
+    return n;
+  };
+  const key_group_range all{0, 8};
+
+  state_.reset();
+  state_ = open_small(dir_.string(), true);
+  ASSERT_NE(state_, nullptr);
+  auto v = declare("v", state_backend::kind::value, 100);
+  state_->advance_clocks(0, 0);
+  for (int k = 0; k < keys; ++k) {
+    at(*state_, k);
+    state_->put_expiring(v, 0, value_of(k), 1000 + k);
+  }
+  const std::filesystem::path chk = dir_.string() + ".expiring-chk";
+  std::filesystem::remove_all(chk);
+  ASSERT_TRUE(state_->checkpoint_to(chk.string()).ok());
+  EXPECT_TRUE(std::filesystem::exists(chk / "VIGIL-STATE-DELTA"));
+  EXPECT_GT(data_keys_in(chk), 0u);
+
+  // Live: the boundary at clock E - 1 / E, read back from RocksDB (the cache is small).
+  EXPECT_EQ(mismatches(*state_, v, 1499, all), std::vector<int>{});
+  EXPECT_EQ(mismatches(*state_, v, 1500, all), std::vector<int>{});
+  ASSERT_TRUE(state_->compact().ok());  // At clock 1500: keys 0..500 are deleted.
+  EXPECT_EQ(raw_entries(*state_, v), keys - 501);
+  EXPECT_EQ(mismatches(*state_, v, 1500, all), std::vector<int>{});
+
+  // Restored from the checkpoint (files + delta), taken before any expired.
+  auto copy = chk.string() + ".restored";
+  std::filesystem::remove_all(copy);
+  std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
+  {
+    auto restored = open_small(copy, false);
+    ASSERT_NE(restored, nullptr);
+    ASSERT_EQ(*restored->declare("v", state_backend::kind::value, 100), v);
+    EXPECT_EQ(raw_entries(*restored, v), keys);
+    EXPECT_EQ(mismatches(*restored, v, 1099, all), std::vector<int>{});
+    EXPECT_EQ(mismatches(*restored, v, 1100, all), std::vector<int>{});
+    ASSERT_TRUE(restored->compact().ok());
+    EXPECT_EQ(raw_entries(*restored, v), keys - 101);
+  }
+
+  // Rescaled: key groups 0-3 merged from the checkpoint.
+  auto source = chk.string() + ".source";
+  auto merged = chk.string() + ".merged";
+  for (const auto& d : {source, merged}) std::filesystem::remove_all(d);
+  std::filesystem::copy(chk, source, std::filesystem::copy_options::recursive);
+  ASSERT_TRUE(state_backend::merge_key_groups({source}, key_group_range{0, 4}, merged).ok());
+  {
+    auto rescaled = open_small(merged, false);
+    ASSERT_NE(rescaled, nullptr);
+    ASSERT_EQ(*rescaled->declare("v", state_backend::kind::value, 100), v);
+    EXPECT_EQ(mismatches(*rescaled, v, 1299, key_group_range{0, 4}), std::vector<int>{});
+    EXPECT_EQ(mismatches(*rescaled, v, 1300, key_group_range{0, 4}), std::vector<int>{});
+  }
+  for (const auto& d : {chk.string(), copy, source, merged}) std::filesystem::remove_all(d);
 }
 
 TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
