@@ -798,12 +798,14 @@ class rocksdb_state_backend final : public state_backend {
                    : batch.Delete(to_slice(e.key())));
   }
 
-  /// Whether a cache entry is a TTL value whose expiry its state's clock has reached.
+  /// Whether a cache entry is a value of an event-time TTL state whose expiry the clock reached.
   bool expired(const detail::state_cache::entry& e) const {
     std::string_view key = e.key();
     uint8_t f = table_->flags[get_u16_be(key.data() + 2)].load(std::memory_order_relaxed);
     std::string_view value = e.value();
-    return (f & flag_ttl) && value.size() >= expiry_bytes &&
+    // Event-time clocks only move forward; a processing-time clock follows the wall clock, which
+    // may step back and make the value visible again.
+    return (f & flag_ttl) && !(f & flag_processing_clock) && value.size() >= expiry_bytes &&
            get_i64_ordered(value.data()) <= table_->clock(f);
   }
 

@@ -67,9 +67,10 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   /// After work that may have left a partial hash batch or registered a processing-time
   /// timer: makes sure a tick comes within the linger interval.
   void arm_tick();
-  /// Sources: sends the next poll after `delay_us` (0: at once). Earlier pending polls become
-  /// stale, so that one poll loop runs however polls are started (the loop, a wake-up, credit).
-  void schedule_poll(int64_t delay_us);
+  /// Sources: sends the next poll after `delay_us` (0: at once); `wakeable` when a wake-up may
+  /// bring it forward (after no_data, not after throttled). Earlier pending polls become stale,
+  /// so that one poll loop runs however polls are started (the loop, a wake-up, credit).
+  void schedule_poll(int64_t delay_us, bool wakeable = false);
   void poll_source();
 
   void advance_to(std::optional<int64_t> wm);
@@ -119,8 +120,8 @@ class subtask_actor : public caf::event_based_actor, private channel_transport {
   bool idle_sent_ = false;       ///< Sources: idle declared since the last data.
   bool idle_forwarded_ = false;  ///< All inputs idle and that was forwarded downstream.
   bool waiting_for_credit_ = false;
-  // Sources: the sequence number of the poll that counts, and whether it is a delayed one (a
-  // wake-up from the operator then polls at once).
+  // Sources: the sequence number of the poll that counts, and whether it waits out a no_data
+  // retry delay (a wake-up from the operator then polls at once).
   uint64_t poll_seq_ = 0;
   bool poll_delayed_ = false;
   // Ticks flush partial hash batches, fire processing-time timers and publish metrics. One

@@ -304,7 +304,7 @@ TEST_F(CreditProtocol, TicksComeWhenSomethingWaitsAndWakeUpsReplaceDelayedPolls)
   sched_.run();
 }
 
-// Records and bytes are counted per batch, records out on the linger tick, and the subtask's
+// Records and bytes are counted per batch, records out on the tick, and the subtask's
 // series disappear when it ends.
 TEST_F(CreditProtocol, SubtaskMetricsCountRecordsAndDisappearWithTheSubtask) {
   plan_.name = "metrics-credit";
@@ -328,7 +328,7 @@ TEST_F(CreditProtocol, SubtaskMetricsCountRecordsAndDisappearWithTheSubtask) {
   caf::anon_send(middle, credit_atom::value, uint32_t{0}, uint32_t{10});
   sched_.run();
   ASSERT_EQ(seen->batches, 10u);
-  // Counters are published on the linger tick (the histogram at once).
+  // Counters are published on the tick (the histogram at once).
   EXPECT_EQ(series_value("vigil_operator_records_in_total", "middle"), 0);
   sched_.trigger_timeouts();
   sched_.run();

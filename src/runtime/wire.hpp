@@ -67,7 +67,7 @@ void add_message_types(caf::actor_system_config& cfg);
 /// queue (CAF's work-sharing policy). Idle workers block on a condition variable and an enqueue
 /// wakes one at once; CAF's default work stealing instead polls with 50 µs and then 10 ms sleeps,
 /// which burns a core on an idle stream and delays a message by up to 10 ms per hop
-/// (docs/design/0013-scheduler.md).
+/// (docs/design/0013-scheduling-and-idle-cost.md).
 void configure_scheduler(caf::actor_system_config& cfg, size_t threads);
 
 }  // namespace vigil

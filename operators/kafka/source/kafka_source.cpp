@@ -204,7 +204,8 @@ class kafka_source final : public operator_base {
     keep_backlogged_partitions_active(now);
     if (now >= lag_due_us_) update_lag(now);
     const int64_t wm = watermarks_.advance(now);
-    if (delivered > 0) return {poll_result::state::more, 0, wm};
+    // A full poll of events without messages leaves the queue non-empty: no wake-up would come.
+    if (delivered > 0 || consumed == limit) return {poll_result::state::more, 0, wm};
     return {poll_result::state::no_data,
             queue_ != nullptr ? retry_after_with_wakeup_us : retry_after_us, wm};
   }
