@@ -272,14 +272,7 @@ TEST_F(ClinicalAlerts, ATimerAppliesExactlyTheRecordOfItsTime) {
   ASSERT_TRUE(pending.ok());
   // The namespaces (event times) of the pending entries.
   const auto pending_times = [&] {
-    std::vector<int64_t> times;
-    h->context().state->scan_all(*pending, [&](uint32_t, std::string_view k, std::string_view) {
-      EXPECT_GE(k.size(), 8u);
-      times.push_back(get_i64_ordered(k.data() + k.size() - 8));
-      return true;
-    });
-    std::sort(times.begin(), times.end());
-    return times;
+    return testing::value_state_namespaces(*h->context().state, *pending);
   };
   EXPECT_EQ(pending_times(), (std::vector<int64_t>{t0, t0 + minute, t0 + 2 * minute}));
   h->watermark(t0);

@@ -39,9 +39,7 @@ class with_declared_schema final : public operator_factory {
   schema_ptr schema_;
 };
 
-struct discard_output final : output {
-  void emit(size_t, batch_ptr) override {}
-};
+using testing::discard_output;
 
 class FileSourceTest : public ::testing::Test {
  protected:

@@ -22,9 +22,7 @@ using testing::str;
 
 constexpr int64_t jan1_2026 = 1767225600LL * 1'000'000;
 
-struct discard_output final : output {
-  void emit(size_t, batch_ptr) override {}
-};
+using testing::discard_output;
 
 class SinkTest : public ::testing::Test {
  protected:

@@ -93,33 +93,24 @@ TEST_F(LakeSinkRestore, ASecondRescaledRestoreOfOneCheckpointWritesWhatTheFirstD
   }
   ASSERT_EQ(rows_in_table(), 200);
 
-  // Restored at parallelism 3: subtasks 0 and 1 reach the end of their input and commit it as
-  // their final files; subtask 2 fails first, and no checkpoint completes in between.
-  {
-    auto a = subtask(0, 3, states, 5);
-    auto b = subtask(1, 3, states, 5);
-    auto c = subtask(2, 3, states, 5);
-    write(*a, 200, 250);
-    write(*b, 250, 300);
-    write(*c, 300, 350);
-    a->finish();
-    b->finish();
-  }
+  // Restores checkpoint 5 at parallelism 3 and replays the input after it, 50 rows per
+  // subtask; subtasks 0 and 1 reach its end, and subtask 2 too if `third_finishes`.
+  auto restore_at_3 = [&](bool third_finishes) {
+    std::vector<std::unique_ptr<operator_harness>> subs;
+    for (uint32_t i = 0; i < 3; ++i) subs.push_back(subtask(i, 3, states, 5));
+    for (uint32_t i = 0; i < 3; ++i) write(*subs[i], 200 + 50 * i, 250 + 50 * i);
+    subs[0]->finish();
+    subs[1]->finish();
+    if (third_finishes) subs[2]->finish();
+  };
+  // Subtasks 0 and 1 commit their input as their final files; subtask 2 fails first, and no
+  // checkpoint completes in between.
+  restore_at_3(false);
   ASSERT_EQ(rows_in_table(), 300);
 
   // The job restores checkpoint 5 at parallelism 3 again and the sources replay the same input:
   // subtasks 0 and 1 know their output is in the table; subtask 2 writes its part.
-  {
-    auto a = subtask(0, 3, states, 5);
-    auto b = subtask(1, 3, states, 5);
-    auto c = subtask(2, 3, states, 5);
-    write(*a, 200, 250);
-    write(*b, 250, 300);
-    write(*c, 300, 350);
-    a->finish();
-    b->finish();
-    c->finish();
-  }
+  restore_at_3(true);
   EXPECT_EQ(rows_in_table(), 350);
 }
 

@@ -28,6 +28,17 @@ std::string int_key(int64_t v) {
   return k;
 }
 
+/// xorshift64: the tests' deterministic pseudo-random sequence.
+struct xorshift64 {
+  uint64_t x;
+  uint64_t next() {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x;
+  }
+  /// The next value modulo n.
+  uint64_t below(uint64_t n) { return next() % n; }
+};
+
 class state_backend_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,14 +54,34 @@ class state_backend_test : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void open(bool fresh) {
-    state_.reset();
+  /// Opens a backend in `dir` with a write-back cache of `cache_bytes`; null after a test
+  /// failure naming the error.
+  static std::unique_ptr<state_backend> open_backend(
+      const std::string& dir, bool fresh,
+      size_t cache_bytes = state_backend::options{}.write_buffer_bytes) {
     state_backend::options o;
-    o.directory = dir_.string();
+    o.directory = dir;
     o.fresh = fresh;
+    o.write_buffer_bytes = cache_bytes;
     auto st = state_backend::open(o);
-    ASSERT_TRUE(st.ok()) << st.err().message;
-    state_ = std::move(*st);
+    EXPECT_TRUE(st.ok()) << st.err().message;
+    return st.ok() ? std::move(*st) : nullptr;
+  }
+
+  /// Reopens state_ in dir_ (see open_backend()).
+  void open(bool fresh, size_t cache_bytes = state_backend::options{}.write_buffer_bytes) {
+    state_.reset();
+    state_ = open_backend(dir_.string(), fresh, cache_bytes);
+    ASSERT_NE(state_, nullptr);
+  }
+
+  /// Copies checkpoint directory `chk` to `chk` + ".restored", as a restore would, replacing an
+  /// earlier copy; returns the copy.
+  static std::string restored_copy(const std::filesystem::path& chk) {
+    auto copy = chk.string() + ".restored";
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
+    return copy;
   }
 
   state_backend::state_id declare(
@@ -496,14 +527,11 @@ TEST_F(state_backend_test, CompactionRemovesExpiredEntries) {
   auto m = declare("m", state_backend::kind::map, 100);
   auto plain = declare("plain", state_backend::kind::value);
   std::string big;  // Incompressible, so that sizes reflect the entries.
-  uint64_t x = 0x9e3779b97f4a7c15ull;
+  xorshift64 rng{0x9e3779b97f4a7c15ull};
   state_->advance_clocks(1000, 0);
   for (int k = 0; k < 2000; ++k) {
     big.clear();
-    for (int i = 0; i < 1000; ++i) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      big.push_back(static_cast<char>(x));
-    }
+    for (int i = 0; i < 1000; ++i) big.push_back(static_cast<char>(rng.next()));
     state_->set_current_key(k % 128, int_key(k));
     state_->put(v, 0, big);
     state_->list_add(l, big);
@@ -595,21 +623,12 @@ TEST_F(state_backend_test, EstimatedSizeGrowsWithData) {
 
 TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
   // A budget of 64 KiB holds a few hundred entries: most operations evict or miss.
-  state_.reset();
-  state_backend::options o;
-  o.directory = dir_.string();
-  o.write_buffer_bytes = 64 << 10;
-  auto opened = state_backend::open(o);
-  ASSERT_TRUE(opened.ok()) << opened.err().message;
-  state_ = std::move(*opened);
+  ASSERT_NO_FATAL_FAILURE(open(true, 64 << 10));
   auto v = declare("v", state_backend::kind::value);
   auto m = declare("m", state_backend::kind::map);
   model_t model;
-  uint64_t x = 0x2545f4914f6cdd1dull;
-  auto next = [&](uint64_t n) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    return x % n;
-  };
+  xorshift64 rng{0x2545f4914f6cdd1dull};
+  auto next = [&](uint64_t n) { return rng.below(n); };
   auto check_all = [&] { expect_model(*state_, v, m, model, 500, 16); };
   for (int round = 0; round < 20; ++round) {
     for (int op = 0; op < 2000; ++op) {
@@ -638,11 +657,7 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
   size_t want_values = 0;
   for (const auto& [key, value] : model) want_values += std::get<1>(key) >= 0;
   EXPECT_EQ(values, want_values);
-  state_.reset();
-  o.fresh = false;
-  opened = state_backend::open(o);
-  ASSERT_TRUE(opened.ok()) << opened.err().message;
-  state_ = std::move(*opened);
+  ASSERT_NO_FATAL_FAILURE(open(false, 64 << 10));
   ASSERT_EQ(declare("v", state_backend::kind::value), v);
   ASSERT_EQ(declare("m", state_backend::kind::map), m);
   check_all();
@@ -775,24 +790,18 @@ TEST_F(state_backend_test, CheckpointsKeepYoungEntriesInADeltaThatRestoresApply)
   };
   // Opens a copy of checkpoint `chk` as a restore would, and reads keys [0, 100).
   auto restored = [&](const std::filesystem::path& chk) {
-    auto copy = chk.string() + ".restored";
-    std::filesystem::remove_all(copy);
-    std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
-    state_backend::options o;
-    o.directory = copy;
-    o.fresh = false;
-    auto backend = state_backend::open(o);
-    EXPECT_TRUE(backend.ok()) << backend.err().message;
+    const std::string copy = restored_copy(chk);
+    auto backend = open_backend(copy, false);
     std::vector<std::string> out;
-    if (!backend.ok()) return out;
-    auto id = (*backend)->declare("v", state_backend::kind::value);
+    if (backend == nullptr) return out;
+    auto id = backend->declare("v", state_backend::kind::value);
     EXPECT_TRUE(id.ok() && *id == v);
     for (int k = 0; k < 100; ++k) {
-      (*backend)->set_current_key(static_cast<uint32_t>(k % 4), int_key(k));
+      backend->set_current_key(static_cast<uint32_t>(k % 4), int_key(k));
       std::string value;
-      out.push_back((*backend)->get(v, 0, value) ? value : "<absent>");
+      out.push_back(backend->get(v, 0, value) ? value : "<absent>");
     }
-    backend->reset();
+    backend.reset();
     std::filesystem::remove_all(copy);
     return out;
   };
@@ -858,16 +867,13 @@ TEST_F(state_backend_test, CheckpointsKeepYoungEntriesInADeltaThatRestoresApply)
   auto st = state_backend::merge_key_groups({source}, key_group_range{0, 2}, merged);
   ASSERT_TRUE(st.ok()) << st.err().message;
   {
-    state_backend::options o;
-    o.directory = merged;
-    o.fresh = false;
-    auto backend = state_backend::open(o);
-    ASSERT_TRUE(backend.ok()) << backend.err().message;
-    ASSERT_TRUE((*backend)->declare("v", state_backend::kind::value).ok());
+    auto backend = open_backend(merged, false);
+    ASSERT_NE(backend, nullptr);
+    ASSERT_TRUE(backend->declare("v", state_backend::kind::value).ok());
     for (int k = 0; k < 100; ++k) {
-      (*backend)->set_current_key(static_cast<uint32_t>(k % 4), int_key(k));
+      backend->set_current_key(static_cast<uint32_t>(k % 4), int_key(k));
       std::string value;
-      bool found = (*backend)->get(v, 0, value);
+      bool found = backend->get(v, 0, value);
       EXPECT_EQ(found ? value : "<absent>", k % 4 < 2 ? want[k] : "<absent>") << "key " << k;
     }
   }
@@ -898,15 +904,7 @@ TEST_F(state_backend_test, CheckpointsKeepYoungEntriesInADeltaThatRestoresApply)
 TEST_F(state_backend_test, PutExpiringKeepsItsExpiryThroughTheCacheCheckpointsAndCompaction) {
   // A 64 KiB cache: most entries are written back to RocksDB, the youngest go to the delta.
   constexpr int keys = 2000;
-  auto open_small = [&](const std::string& dir, bool fresh) {
-    state_backend::options o;
-    o.directory = dir;
-    o.fresh = fresh;
-    o.write_buffer_bytes = 64 << 10;
-    auto b = state_backend::open(o);
-    EXPECT_TRUE(b.ok()) << b.err().message;
-    return b.ok() ? std::move(*b) : nullptr;
-  };
+  constexpr size_t small_cache = 64 << 10;
   auto value_of = [](int k) { return std::to_string(k) + std::string(60, 'x'); };
   auto at = [](state_backend& b, int k) {
     b.set_current_key(static_cast<uint32_t>(k % 8), int_key(k));
@@ -936,7 +934,7 @@ TEST_F(state_backend_test, PutExpiringKeepsItsExpiryThroughTheCacheCheckpointsAn
   const key_group_range all{0, 8};
 
   state_.reset();
-  state_ = open_small(dir_.string(), true);
+  state_ = open_backend(dir_.string(), true, small_cache);
   ASSERT_NE(state_, nullptr);
   auto v = declare("v", state_backend::kind::value, 100);
   state_->advance_clocks(0, 0);
@@ -958,11 +956,9 @@ TEST_F(state_backend_test, PutExpiringKeepsItsExpiryThroughTheCacheCheckpointsAn
   EXPECT_EQ(mismatches(*state_, v, 1500, all), std::vector<int>{});
 
   // Restored from the checkpoint (files + delta), taken before any expired.
-  auto copy = chk.string() + ".restored";
-  std::filesystem::remove_all(copy);
-  std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
+  const std::string copy = restored_copy(chk);
   {
-    auto restored = open_small(copy, false);
+    auto restored = open_backend(copy, false, small_cache);
     ASSERT_NE(restored, nullptr);
     ASSERT_EQ(*restored->declare("v", state_backend::kind::value, 100), v);
     EXPECT_EQ(raw_entries(*restored, v), keys);
@@ -979,7 +975,7 @@ TEST_F(state_backend_test, PutExpiringKeepsItsExpiryThroughTheCacheCheckpointsAn
   std::filesystem::copy(chk, source, std::filesystem::copy_options::recursive);
   ASSERT_TRUE(state_backend::merge_key_groups({source}, key_group_range{0, 4}, merged).ok());
   {
-    auto rescaled = open_small(merged, false);
+    auto rescaled = open_backend(merged, false, small_cache);
     ASSERT_NE(rescaled, nullptr);
     ASSERT_EQ(*rescaled->declare("v", state_backend::kind::value, 100), v);
     EXPECT_EQ(mismatches(*rescaled, v, 1299, key_group_range{0, 4}), std::vector<int>{});
@@ -994,22 +990,12 @@ TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
   // back between checkpoints; erases and re-inserts reuse cache entries.
   for (size_t budget : {size_t{32} << 20, size_t{64} << 10}) {
     SCOPED_TRACE("cache budget " + std::to_string(budget));
-    state_.reset();
-    std::filesystem::remove_all(dir_);
-    state_backend::options o;
-    o.directory = dir_.string();
-    o.write_buffer_bytes = budget;
-    auto opened = state_backend::open(o);
-    ASSERT_TRUE(opened.ok()) << opened.err().message;
-    state_ = std::move(*opened);
+    ASSERT_NO_FATAL_FAILURE(open(true, budget));
     auto v = declare("v", state_backend::kind::value);
     auto m = declare("m", state_backend::kind::map);
     model_t model;
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    auto next = [&](uint64_t n) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      return x % n;
-    };
+    xorshift64 rng{0x9e3779b97f4a7c15ull};
+    auto next = [&](uint64_t n) { return rng.below(n); };
     std::vector<std::pair<std::filesystem::path, model_t>> checkpoints;
     for (int round = 0; round < 24; ++round) {
       for (int op = 0; op < 800; ++op) {
@@ -1039,18 +1025,13 @@ TEST_F(state_backend_test, RestoresEveryCheckpointAsTheModelWasWhenItWasTaken) {
     expect_model(*state_, v, m, model, 300, 8);
     for (const auto& [chk, want_model] : checkpoints) {
       SCOPED_TRACE(chk.filename().string());
-      auto copy = chk.string() + ".restored";
-      std::filesystem::remove_all(copy);
-      std::filesystem::copy(chk, copy, std::filesystem::copy_options::recursive);
-      state_backend::options r;
-      r.directory = copy;
-      r.fresh = false;
-      auto restored = state_backend::open(r);
-      ASSERT_TRUE(restored.ok()) << restored.err().message;
-      ASSERT_EQ(*(*restored)->declare("v", state_backend::kind::value), v);
-      ASSERT_EQ(*(*restored)->declare("m", state_backend::kind::map), m);
-      expect_model(**restored, v, m, want_model, 300, 8);
-      restored->reset();
+      const std::string copy = restored_copy(chk);
+      auto restored = open_backend(copy, false);
+      ASSERT_NE(restored, nullptr);
+      ASSERT_EQ(*restored->declare("v", state_backend::kind::value), v);
+      ASSERT_EQ(*restored->declare("m", state_backend::kind::map), m);
+      expect_model(*restored, v, m, want_model, 300, 8);
+      restored.reset();
       std::filesystem::remove_all(copy);
       std::filesystem::remove_all(chk);
     }
@@ -1077,7 +1058,7 @@ TEST_F(state_backend_test, MicroBenchmarkGetPut) {
   }
   std::string out;
   uint64_t found = 0;
-  uint64_t x = 88172645463325252ull;
+  xorshift64 rng{88172645463325252ull};
   auto cpu_ns = [] {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -1085,8 +1066,7 @@ TEST_F(state_backend_test, MicroBenchmarkGetPut) {
   };
   int64_t start = cpu_ns();
   for (int i = 0; i < ops; ++i) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    set_key(static_cast<int>(x % keys));
+    set_key(static_cast<int>(rng.below(keys)));
     found += state_->get(id, 0, out);
     out[0] = static_cast<char>(out[0] + 1);
     state_->put(id, 0, out);

@@ -341,15 +341,11 @@ edges:
   auto reference = testing::read_sorted_lines(dir + "/a", "win-");
   ASSERT_GT(reference.size(), 100u);
 
-  std::atomic<bool> cancel{false};
   checkpoint_storage storage(dir + "/chk-b");
-  std::thread watcher([&] {
-    // Cancels run B once it has two complete checkpoints (or gives up after 30 s).
-    testing::wait_until([&] { return storage.completed().size() >= 2; }, std::chrono::seconds(30));
-    cancel = true;
+  // Cancels run B once it has two complete checkpoints (or gives up after 30 s).
+  auto b = testing::run_until_checkpoints(storage, 2, [&](std::atomic<bool>* cancel) {
+    return run(dir + "/b", dir + "/chk-b", 0, cancel);
   });
-  auto b = run(dir + "/b", dir + "/chk-b", 0, &cancel);
-  watcher.join();
   ASSERT_FALSE(b.ok()) << "run B ended before two checkpoints completed";
   auto done = storage.completed();
   ASSERT_GE(done.size(), 2u);

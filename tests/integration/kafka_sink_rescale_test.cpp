@@ -3,10 +3,7 @@
 // checkpoints, with epochs pending in the sink's state, and run from its newest checkpoint to
 // the end with the sink at another parallelism. The committed view (rebuilt from the markers,
 // as the mock does not isolate transactions) holds every generated record exactly once.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "committed_seq.hpp"
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
@@ -28,20 +26,6 @@ namespace vigil {
 namespace {
 
 constexpr int64_t records = 20000;
-
-/// A 127.0.0.1 port nothing listens on.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// The job with the sink at parallelism `sink_parallelism`; `rate` 0 runs at full speed.
 std::string graph_yaml(const std::string& bootstrap, int sink_parallelism, int rate,
@@ -94,7 +78,7 @@ void expect_rescaled_restore_exactly_once(int from, int to) {
   // Run 1 cannot reach Kafka (every commit fails and is retried later, 1 s per try): every
   // epoch stays pending in the sink's state, so the restore must commit them all, each under
   // the sink id of the old subtask that wrote it.
-  const std::string dead = "127.0.0.1:" + std::to_string(closed_port());
+  const std::string dead = "127.0.0.1:" + std::to_string(tools::closed_loopback_port());
   auto first = run(graph_yaml(dead, from, 4000, "1s"), opts);
   ended = true;
   watcher.join();
@@ -111,23 +95,9 @@ void expect_rescaled_restore_exactly_once(int from, int to) {
   ASSERT_TRUE(view.ok()) << view.err().message;
   EXPECT_EQ(view->duplicate_epochs, 0u);
   EXPECT_EQ(view->incomplete_epochs, 0u);
-  std::map<int64_t, int> seen;
-  for (const auto& r : view->records) {
-    auto at = r.value.find("\"seq\":");
-    ASSERT_NE(at, std::string::npos) << r.value;
-    ++seen[std::stoll(r.value.substr(at + 6))];
-  }
-  int64_t missing = 0, twice = 0;
-  for (int64_t s = 0; s < records; ++s) {
-    auto it = seen.find(s);
-    if (it == seen.end()) {
-      ++missing;
-    } else if (it->second > 1) {
-      ++twice;
-    }
-  }
-  EXPECT_EQ(missing, 0) << from << " -> " << to;
-  EXPECT_EQ(twice, 0) << from << " -> " << to;
+  const seq_coverage c = committed_seq_coverage(*view, records);
+  EXPECT_EQ(c.missing, 0) << from << " -> " << to;
+  EXPECT_EQ(c.twice, 0) << from << " -> " << to;
   EXPECT_EQ(view->records.size(), static_cast<size_t>(records));
 
   // Markers of the old subtasks' sink ids (the restored epochs: the old ids beyond the new

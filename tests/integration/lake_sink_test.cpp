@@ -50,19 +50,16 @@ edges:
 
   // Run 1: cancelled once two checkpoints completed (their epochs are committed; whatever
   // it wrote after the newest one is left in files the log never references).
-  std::atomic<bool> cancel{false};
   checkpoint_storage storage(opts.checkpoint_dir);
-  std::thread watcher([&] {
-    testing::wait_until([&] { return storage.completed().size() >= 2; }, std::chrono::seconds(30));
-    cancel = true;
+  auto first = testing::run_until_checkpoints(storage, 2, [&](std::atomic<bool>* cancel) {
+    opts.cancel = cancel;
+    auto r = run_local(*plan, opts);
+    opts.cancel = nullptr;  // `cancel` ends with the call.
+    return r;
   });
-  opts.cancel = &cancel;
-  auto first = run_local(*plan, opts);
-  watcher.join();
   ASSERT_FALSE(first.ok()) << "the job ended before two checkpoints completed";
 
   // Run 2: from the newest checkpoint to the end.
-  opts.cancel = nullptr;
   opts.restore_dir = opts.checkpoint_dir;
   opts.restore_id = storage.completed().back();
   auto second = run_local(*plan, opts);
@@ -162,22 +159,19 @@ TEST(LakeSink, CommitsRecordTheJobGraphVersionCheckpointAndSourceOffsets) {
   run_options opts;
   opts.state_dir = dir + "/state";
   opts.checkpoint_dir = dir + "/checkpoints";
-  std::atomic<bool> cancel{false};
   checkpoint_storage storage(opts.checkpoint_dir);
-  std::thread watcher([&] {
-    testing::wait_until([&] { return storage.completed().size() >= 3; }, std::chrono::seconds(30));
-    cancel = true;
+  auto first = testing::run_until_checkpoints(storage, 3, [&](std::atomic<bool>* cancel) {
+    opts.cancel = cancel;
+    auto r = run_local(*plan, opts);
+    opts.cancel = nullptr;  // `cancel` ends with the call.
+    return r;
   });
-  opts.cancel = &cancel;
-  auto first = run_local(*plan, opts);
-  watcher.join();
   ASSERT_FALSE(first.ok()) << "the job ended before three checkpoints completed";
 
   // The restore plans the same graph text again: same version.
   auto again = plan_of(yaml);
   ASSERT_TRUE(again.ok()) << again.err().message;
   EXPECT_EQ(again->graph_version, plan->graph_version);
-  opts.cancel = nullptr;
   opts.restore_dir = opts.checkpoint_dir;
   opts.restore_id = storage.completed().back();
   auto restored_sources = storage.source_positions(opts.restore_id);
@@ -373,17 +367,14 @@ TEST(LakeSink, ARescaledRestoreWritesWhatAnUndisturbedRunWrites) {
   run_options opts;
   opts.state_dir = dir + "/state";
   opts.checkpoint_dir = dir + "/checkpoints";
-  std::atomic<bool> cancel{false};
   checkpoint_storage storage(opts.checkpoint_dir);
-  std::thread watcher([&] {
-    testing::wait_until([&] { return storage.completed().size() >= 2; }, std::chrono::seconds(30));
-    cancel = true;
+  auto first = testing::run_until_checkpoints(storage, 2, [&](std::atomic<bool>* cancel) {
+    opts.cancel = cancel;
+    auto r = run(rescale_graph(dir + "/table", 2, 20000), opts);
+    opts.cancel = nullptr;  // `cancel` ends with the call.
+    return r;
   });
-  opts.cancel = &cancel;
-  auto first = run(rescale_graph(dir + "/table", 2, 20000), opts);
-  watcher.join();
   ASSERT_FALSE(first.ok()) << "the job ended before two checkpoints completed";
-  opts.cancel = nullptr;
   opts.restore_dir = opts.checkpoint_dir;
   opts.restore_id = storage.completed().back();
   auto second = run(rescale_graph(dir + "/table", 4, 0), opts);

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -88,6 +89,20 @@ std::optional<memory_usage> read_memory_usage(pid_t pid);
 /// last value. For waiting on a condition another process brings about, never a bare sleep.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds period = std::chrono::milliseconds(50));
+
+/// Runs `run(&cancel)` on this thread and sets `cancel` once `storage` (a checkpoint_storage)
+/// holds `checkpoints` complete checkpoints, or after 30 s; returns what `run` returned.
+template <class Storage, class Run>
+auto run_until_checkpoints(const Storage& storage, size_t checkpoints, Run run) {
+  std::atomic<bool> cancel{false};
+  std::thread watcher([&] {
+    wait_until([&] { return storage.completed().size() >= checkpoints; }, std::chrono::seconds(30));
+    cancel = true;
+  });
+  auto result = run(&cancel);
+  watcher.join();
+  return result;
+}
 
 /// A fresh empty temporary directory.
 std::string make_temp_dir(const std::string& prefix);

@@ -13,6 +13,7 @@
 
 #include "operators/kafka/sink/fake_txn_client.hpp"
 #include "operators/kafka/sink/kafka_sink.hpp"
+#include "operators/kafka/sink/sink_test_support.hpp"
 #include "operators/kafka/sink/sink_wal.hpp"
 #include "runtime/testing/operator_harness.hpp"
 
@@ -31,23 +32,10 @@ constexpr int per_epoch = 3;
 constexpr int tail = 2;  ///< Records after the last checkpoint, committed by close().
 constexpr int total_records = epochs * per_epoch + tail;
 
-struct discard_output final : output {
-  void emit(size_t, batch_ptr) override {}
-};
+using testing::discard_output;
 
-/// Silences the sink's warnings while crash loops run (they log one per injected failure).
-class quiet_logs {
- public:
-  quiet_logs() : level_(spdlog::get_level()) { spdlog::set_level(spdlog::level::off); }
-  ~quiet_logs() { spdlog::set_level(level_); }
-
- private:
-  spdlog::level::level_enum level_;
-};
-
-schema_ptr rows_schema() {
-  return make_schema({{"id", type_id::int64, false}, {"name", type_id::string, true}});
-}
+using kafka::sink_test::quiet_logs;
+using kafka::sink_test::rows_schema;
 
 /// The input: batch i (0-based) holds records i*per_epoch+1 ...; the last one is the tail.
 std::vector<batch_ptr> input_batches() {

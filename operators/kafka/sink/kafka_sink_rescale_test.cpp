@@ -15,6 +15,7 @@
 
 #include "operators/kafka/sink/fake_txn_client.hpp"
 #include "operators/kafka/sink/kafka_sink.hpp"
+#include "operators/kafka/sink/sink_test_support.hpp"
 #include "operators/kafka/sink/sink_wal.hpp"
 #include "runtime/testing/operator_harness.hpp"
 
@@ -33,22 +34,10 @@ constexpr int per_batch = 12;  ///< Records per batch over all subtasks.
 constexpr int savepoint = 3;   ///< The old job's last complete checkpoint.
 constexpr int total_records = batches * per_batch;
 
-struct discard_output final : output {
-  void emit(size_t, batch_ptr) override {}
-};
+using testing::discard_output;
 
-class quiet_logs {
- public:
-  quiet_logs() : level_(spdlog::get_level()) { spdlog::set_level(spdlog::level::off); }
-  ~quiet_logs() { spdlog::set_level(level_); }
-
- private:
-  spdlog::level::level_enum level_;
-};
-
-schema_ptr rows_schema() {
-  return make_schema({{"id", type_id::int64, false}, {"name", type_id::string, true}});
-}
+using kafka::sink_test::quiet_logs;
+using kafka::sink_test::rows_schema;
 
 /// The records of batch `e` (1-based) that subtask `k` of `p` receives: ids with id % p == k,
 /// as a key_by on the id would route them.
@@ -213,6 +202,17 @@ class KafkaSinkRescaleTest : public ::testing::Test {
   /// The view a consumer without transaction isolation rebuilds: the records of the whole log
   /// whose (sink, epoch, attempt) headers match a committed marker. It must equal the input
   /// exactly, as must the committed records, and no (sink, epoch) may have two markers.
+  /// `zombie`, a subtask of the old job that was never stopped, hears that the savepoint's
+  /// checkpoint completed and then closes: its commits are fenced, and the output stays exactly
+  /// once.
+  void expect_zombie_fenced(instance& zombie) {
+    EXPECT_TRUE(zombie.op->notify_checkpoint_complete(savepoint, {}).ok());
+    auto closed = zombie.op->close(out_);
+    ASSERT_FALSE(closed.ok());
+    EXPECT_NE(closed.err().message.find("fenced"), std::string::npos) << closed.err().message;
+    expect_exactly_once("after the zombie's tries");
+  }
+
   void expect_exactly_once(const std::string& context) {
     std::set<std::tuple<std::string, std::string, std::string>> marked;
     std::set<std::pair<std::string, int64_t>> epochs_seen;
@@ -319,11 +319,7 @@ TEST_F(KafkaSinkRescaleTest, AZombieOfARetiredSubtaskIsFencedAfterAScaleDown) {
   expect_exactly_once("after the restore");
   // Old subtask 3 was never stopped: it hears of checkpoint 3 now and commits its epochs 2 and
   // 3 again, plus epoch 4 at its end; all fenced.
-  EXPECT_TRUE(old[3]->op->notify_checkpoint_complete(savepoint, {}).ok());
-  auto closed = old[3]->op->close(out_);
-  ASSERT_FALSE(closed.ok());
-  EXPECT_NE(closed.err().message.find("fenced"), std::string::npos) << closed.err().message;
-  expect_exactly_once("after the zombie's tries");
+  expect_zombie_fenced(*old[3]);
 }
 
 TEST_F(KafkaSinkRescaleTest, AZombieOfAnOldSubtaskWithANewSubtasksIdIsFencedAfterAScaleUp) {
@@ -333,11 +329,7 @@ TEST_F(KafkaSinkRescaleTest, AZombieOfAnOldSubtaskWithANewSubtasksIdIsFencedAfte
   // transactional.id, closes it, then opens its own: old subtask 0, never stopped, is fenced.
   run_new_job(sp, 3, std::nullopt);
   expect_exactly_once("after the restore");
-  EXPECT_TRUE(old[0]->op->notify_checkpoint_complete(savepoint, {}).ok());
-  auto closed = old[0]->op->close(out_);
-  ASSERT_FALSE(closed.ok());
-  EXPECT_NE(closed.err().message.find("fenced"), std::string::npos) << closed.err().message;
-  expect_exactly_once("after the zombie's tries");
+  expect_zombie_fenced(*old[0]);
 }
 
 TEST_F(KafkaSinkRescaleTest, AnOldIdWithoutPendingEpochsIsFencedToo) {

@@ -3,11 +3,8 @@
 // markers with read_committed_view) and a dead broker.
 #include "operators/kafka/sink/kafka_sink.hpp"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -33,9 +30,7 @@ using testing::str;
 
 constexpr int64_t jan1_2026 = 1767225600LL * 1'000'000;
 
-struct discard_output final : output {
-  void emit(size_t, batch_ptr) override {}
-};
+using testing::discard_output;
 
 schema_ptr vitals() {
   return make_schema({{"patient", type_id::string, false},
@@ -60,20 +55,6 @@ std::string json_of(int i) {
   std::string t = "2026-01-01T00:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + "Z";
   return R"({"patient":"p)" + std::to_string(i % 4) + R"(","hr":)" + std::to_string(i) +
          R"(,"at":")" + t + R"(","_event_time":")" + t + R"("})";
-}
-
-/// A 127.0.0.1 port nothing listens on.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 /// Forwards to a real client but fails produce() to one topic while `fail_topic` is set, after
@@ -367,7 +348,7 @@ TEST_F(KafkaSinkTest, AtLeastOnceOnTheMockClusterWritesEveryRecord) {
 }
 
 TEST_F(KafkaSinkTest, ADeadBrokerGivesClearErrorsInBoundedTime) {
-  std::string bootstrap = "127.0.0.1:" + std::to_string(closed_port());
+  std::string bootstrap = "127.0.0.1:" + std::to_string(tools::closed_loopback_port());
   auto level = spdlog::get_level();
   spdlog::set_level(spdlog::level::off);
   auto started = std::chrono::steady_clock::now();
@@ -419,7 +400,7 @@ TEST_F(KafkaSinkTest, CommittedViewOfAMissingTopicIsEmptyAndADeadBrokerAnError) 
   auto missing = kafka::read_committed_view({cluster->bootstrap(), "nothing", "", 10'000'000, {}});
   ASSERT_TRUE(missing.ok()) << missing.err().message;
 
-  std::string bootstrap = "127.0.0.1:" + std::to_string(closed_port());
+  std::string bootstrap = "127.0.0.1:" + std::to_string(tools::closed_loopback_port());
   auto started = std::chrono::steady_clock::now();
   auto dead = kafka::read_committed_view({bootstrap, "out", "", 1'000'000, {}});
   ASSERT_FALSE(dead.ok());

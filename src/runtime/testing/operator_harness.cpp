@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
@@ -44,6 +45,17 @@ batch_ptr make_rows(const schema_ptr& s, const std::vector<std::vector<cell>>& r
     }
   }
   return b;
+}
+
+std::vector<int64_t> value_state_namespaces(state_backend& state, state_backend::state_id id) {
+  std::vector<int64_t> out;
+  state.scan_all(id, [&](uint32_t, std::string_view key, std::string_view) {
+    EXPECT_GE(key.size(), 8u);  // The namespace ends the key (8 bytes, ordered int64).
+    if (key.size() >= 8) out.push_back(get_i64_ordered(key.data() + key.size() - 8));
+    return true;
+  });
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string row_text(const record_batch& b, size_t row) {

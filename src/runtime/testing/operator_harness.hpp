@@ -27,6 +27,14 @@ batch_ptr make_rows(const schema_ptr& s, const std::vector<std::vector<cell>>& r
 /// timestamps as integers (µs).
 std::string row_text(const record_batch& b, size_t row);
 
+/// An output that drops what it is given (for operators whose output a test does not read).
+struct discard_output final : output {
+  void emit(size_t, batch_ptr) override {}
+};
+
+/// The namespaces (e.g. event times) of every entry of value state `id`, over all keys, sorted.
+std::vector<int64_t> value_state_namespaces(state_backend& state, state_backend::state_id id);
+
 /// Drives one subtask of an operator and collects what it emits on each port.
 class operator_harness : public output {
  public:
