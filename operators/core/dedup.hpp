@@ -33,10 +33,10 @@ namespace vigil {
 /// allowed_lateness (state_backend::put_expiring()): it is visible while the watermark is below
 /// the cleanup time and absent from then on, when no record that is not late can be a duplicate
 /// of t0; RocksDB's compaction filter deletes it. No timers: a new key costs one state read and
-/// one write. The watermark is not part of a checkpoint: after a restore, until the first
-/// watermark arrives, an entry that had expired but was not yet deleted still counts, so a
-/// record that was already late before the checkpoint may be dropped as its duplicate instead
-/// of being forwarded (docs/design/0002-keyed-state-layout.md).
+/// one write. A restore goes on from the watermark of the snapshot (the subtask driver keeps it),
+/// so expired entries stay expired and late records stay late; only a checkpoint written before
+/// snapshots recorded the watermark leaves expired but not yet deleted entries counting until
+/// the first watermark (docs/design/0002-keyed-state-layout.md).
 ///
 /// Checkpoints of the earlier layout (a value state "dedup_first_seen" plus an event-time timer
 /// at the cleanup time that erased it) still restore: the old state stays declared, and while

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/key.hpp"
 #include "runtime/checkpoint_storage.hpp"
@@ -101,6 +102,23 @@ class Dedup : public ::testing::Test {
     opts.state_dir = state_dir;
     opts.restore_from = &storage;
     opts.restore_id = id;
+    auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+    EXPECT_TRUE(d.ok()) << d.err().message;
+    return d.ok() ? std::move(*d) : nullptr;
+  }
+
+  /// Runs subtask `subtask` of a dedup plan (ttl 10ms) with `parallelism`, fresh, in dir_/`name`.
+  std::unique_ptr<subtask_driver> snapshot_subtask(output& out, const std::string& name,
+                                                   uint32_t subtask, uint32_t parallelism) {
+    auto p =
+        operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+    EXPECT_TRUE(p.ok()) << p.err().message;
+    if (!p.ok()) return nullptr;
+    subtask_driver::options opts;
+    opts.node_id = "dedup";
+    opts.subtask_index = subtask;
+    opts.parallelism = parallelism;
+    opts.state_dir = (dir_ / name).string();
     auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
     EXPECT_TRUE(d.ok()) << d.err().message;
     return d.ok() ? std::move(*d) : nullptr;
@@ -330,6 +348,72 @@ TEST_F(Dedup, FirstSeenTimesExpireAtTheirCleanupTimeAfterARestore) {
   EXPECT_EQ(d->context().timers->size(), 0u);
 }
 
+TEST_F(Dedup, ARestoreGoesOnFromTheWatermarkOfItsSnapshot) {
+  checkpoint_storage storage(dir_ / "checkpoints");
+  {
+    counting_output out;
+    auto d = snapshot_subtask(out, "first", 0, 1);
+    ASSERT_NE(d, nullptr);
+    d->process(0, *rows({{p1_, int64_t{1}, 1.0}}, {1000}));
+    d->advance_watermark(20000);  // p1's t0 1000 is cleaned up at 10999.
+    ASSERT_TRUE(d->snapshot(1, storage, "dedup-0").ok());
+    ASSERT_TRUE(storage.complete(1, "{}").ok());
+  }
+  collecting_output out;
+  const auto second = dir_ / "second";
+  auto d = restore(storage, 1, second.string(), out);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->context().watermark, 20000);
+  EXPECT_FALSE(std::filesystem::exists(second / "VIGIL-WATERMARK"));
+  // Before any watermark reaches the restored subtask, a record that was late before the
+  // snapshot is late still: the late port, not forwarded as a key never seen.
+  d->process(0, *rows({{p1_, int64_t{2}, 2.0}, {p2_, int64_t{3}, 3.0}}, {1500, 20001}));
+  EXPECT_EQ(out.rows[1], strings{"p1|2|2@1500"});
+  EXPECT_EQ(out.rows[0], strings{"p2|3|3@20001"});
+  EXPECT_EQ(d->context().late_records, 1u);
+  EXPECT_EQ(state_entries(*d->context().state), 1u);
+  EXPECT_TRUE(d->finish().ok());
+}
+
+TEST_F(Dedup, ARescaledRestoreGoesOnFromTheLowestWatermarkOfItsSnapshots) {
+  checkpoint_storage storage(dir_ / "checkpoints");
+  const int64_t watermarks[] = {20000, 7000};
+  for (uint32_t j = 0; j < 2; ++j) {
+    counting_output out;
+    auto d = snapshot_subtask(out, "old-" + std::to_string(j), j, 2);
+    ASSERT_NE(d, nullptr);
+    d->advance_watermark(watermarks[j]);
+    ASSERT_TRUE(d->snapshot(1, storage, "dedup-" + std::to_string(j)).ok());
+  }
+  ASSERT_TRUE(
+      storage.complete(1, R"({"max_parallelism":128,"nodes":[{"id":"dedup","parallelism":2}]})")
+          .ok());
+  {
+    collecting_output out;
+    auto d = restore(storage, 1, (dir_ / "merged").string(), out);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->context().watermark, 7000);
+    d->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7000, 7001}));
+    EXPECT_EQ(out.rows[1], strings{"p1|1|1@7000"});
+    EXPECT_EQ(out.rows[0], strings{"p2|2|2@7001"});
+  }
+  // A snapshot file that is not a watermark is refused, named.
+  { std::ofstream(storage.checkpoint_dir(1) / "dedup-1" / "VIGIL-WATERMARK") << "soon"; }
+  auto p =
+      operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
+  ASSERT_TRUE(p.ok()) << p.err().message;
+  counting_output out;
+  subtask_driver::options opts;
+  opts.node_id = "dedup";
+  opts.state_dir = (dir_ / "refused").string();
+  opts.restore_from = &storage;
+  opts.restore_id = 1;
+  auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.err().message.find("VIGIL-WATERMARK: not a watermark: 'soon'"), std::string::npos)
+      << d.err().message;
+}
+
 TEST_F(Dedup, RestoresACheckpointOfTheEarlierTimerLayout) {
   // The earlier layout, as its code wrote it (ttl 10ms, no allowed lateness): t0 in the value
   // state "dedup_first_seen" and an event-time timer at t0 + ttl - 1 that erases it.
@@ -367,6 +451,7 @@ TEST_F(Dedup, RestoresACheckpointOfTheEarlierTimerLayout) {
   ASSERT_NE(d, nullptr);
   auto& op = dynamic_cast<dedup_operator&>(d->op());
   EXPECT_TRUE(op.legacy_mode());
+  EXPECT_EQ(d->context().watermark, min_watermark) << "a snapshot without a watermark";
   state_backend& state = *d->context().state;
   EXPECT_EQ(legacy_entries(state), 2u);
   d->process(0, *rows({{p1_, int64_t{3}, 3.0},

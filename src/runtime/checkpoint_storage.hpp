@@ -26,6 +26,7 @@ struct snapshot_stats {
 ///   <root>/shared/<subtask>/<db identity>-<number>.sst   immutable SST files, copied once
 ///   <root>/chk-<id>/<subtask>/                           one subtask's snapshot:
 ///       CURRENT, MANIFEST-*, OPTIONS-*                   RocksDB's small files, copied
+///       VIGIL-STATE-DELTA, VIGIL-WATERMARK               the cache delta, the input watermark
 ///       SHARED                                           the shared SSTs it uses, one per line
 ///       operator_state                                   non-keyed operator state, if any
 ///   <root>/chk-<id>/_metadata                            written last: the checkpoint is complete

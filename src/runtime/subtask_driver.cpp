@@ -1,8 +1,51 @@
 #include "runtime/subtask_driver.hpp"
 
+#include <charconv>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 
 namespace vigil {
+namespace {
+
+/// The file of a stateful subtask's snapshot that holds its input watermark, in decimal. The
+/// checkpoint storage copies it with RocksDB's small files; RocksDB ignores it.
+constexpr const char* watermark_file = "VIGIL-WATERMARK";
+
+status write_watermark(const std::filesystem::path& dir, int64_t wm) {
+  std::ofstream out(dir / watermark_file, std::ios::binary | std::ios::trunc);
+  out << wm;
+  out.close();
+  if (!out) {
+    return make_error(errc::io_error,
+                      "cannot write " + (dir / watermark_file).string() + " of a snapshot");
+  }
+  return {};
+}
+
+/// The watermark a restored snapshot in `dir` was taken at; nullopt for a snapshot without one
+/// (written before watermarks were kept). The file is removed: the live state directory does not
+/// keep it.
+result<std::optional<int64_t>> take_watermark(const std::filesystem::path& dir) {
+  const std::filesystem::path file = dir / watermark_file;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::optional<int64_t>();
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  int64_t wm = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, wm);
+  if (ec != std::errc() || ptr != end) {
+    return make_error(errc::parse_error,
+                      file.string() + ": not a watermark: '" + text.substr(0, 40) + "'");
+  }
+  std::error_code rm;
+  std::filesystem::remove(file, rm);
+  return std::optional<int64_t>(wm);
+}
+
+}  // namespace
 
 result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_factory& factory,
                                                              const operator_plan& plan,
@@ -51,6 +94,10 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
     ctx.restored_sources_json = std::move(*sources);
   }
   bool restored_state = false;
+  // The input watermark the restored state was snapshotted at (stateful operators;
+  // min_watermark: unknown).
+  int64_t restored_watermark = min_watermark;
+  bool watermark_known = true;
   if (factory.traits().stateful && restore) {
     std::error_code ec;
     std::filesystem::remove_all(opts.state_dir, ec);
@@ -64,6 +111,9 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
                                                  ": checkpoint " + std::to_string(opts.restore_id) +
                                                  " holds no state for it");
       }
+      auto wm = take_watermark(opts.state_dir);
+      if (!wm) return with_context("node '" + opts.node_id + "': restore: ", wm.err());
+      if (*wm) restored_watermark = **wm;
     } else {
       std::vector<std::string> sources;
       for (uint32_t j = 0; j < old_parallelism; ++j) {
@@ -73,8 +123,19 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
         std::filesystem::remove_all(dir, ec);
         auto r = opts.restore_from->restore_state(opts.restore_id, key_of(j), dir);
         if (!r) return with_context("node '" + opts.node_id + "': restore: ", r.err());
-        if (*r) sources.push_back(dir);
+        if (!*r) continue;
+        sources.push_back(dir);
+        // The merged state continues from the lowest watermark of the subtasks it comes from;
+        // one snapshot without a watermark leaves it unknown.
+        auto wm = take_watermark(dir);
+        if (!wm) return with_context("node '" + opts.node_id + "': restore: ", wm.err());
+        if (!*wm) {
+          watermark_known = false;
+        } else if (sources.size() == 1 || **wm < restored_watermark) {
+          restored_watermark = **wm;
+        }
       }
+      if (!watermark_known) restored_watermark = min_watermark;
       auto merged = state_backend::merge_key_groups(sources, ctx.key_groups, opts.state_dir);
       for (const auto& dir : sources) std::filesystem::remove_all(dir, ec);
       if (!merged) return with_context("node '" + opts.node_id + "': ", merged.err());
@@ -93,6 +154,13 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
     d->timers_ = std::move(*timers);
     ctx.state = d->state_.get();
     ctx.timers = d->timers_.get();
+    if (restored_watermark > ctx.watermark) {
+      // The restored run goes on from the watermark of the snapshot, as the run that took it
+      // did: what was late then is late now, and TTL state that had expired stays expired.
+      // Timers due by then have fired before the snapshot.
+      ctx.watermark = restored_watermark;
+      d->state_->advance_clocks(ctx.watermark, operator_context::now_us());
+    }
   }
   d->op_ = plan.instantiate();
   if (auto st = d->op_->open(ctx); !st) {
@@ -152,6 +220,9 @@ result<snapshot_stats> subtask_driver::snapshot(int64_t id, checkpoint_storage& 
   std::filesystem::remove_all(local, ec);
   auto identity = state_->checkpoint_to(local);
   if (!identity) return with_context("node '" + ctx_.node_id + "': ", identity.err());
+  if (auto st = write_watermark(local, ctx_.watermark); !st) {
+    return with_context("node '" + ctx_.node_id + "': ", st.err());
+  }
   auto stored = storage.store_state(id, subtask_key, local, *identity);
   if (!stored) return stored.err();
   stats.files += stored->files;

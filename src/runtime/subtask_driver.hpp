@@ -56,7 +56,10 @@ class subtask_driver {
 
   /// This subtask's part of checkpoint `id`: the operator's non-keyed state and, for a stateful
   /// operator, an incremental RocksDB snapshot (flushed, hard-linked next to the state
-  /// directory, then copied to `storage` under `subtask_key`).
+  /// directory, then copied to `storage` under `subtask_key`) with the input watermark beside it.
+  /// A restore starts the operator at that watermark (the lowest of the snapshots it merges when
+  /// rescaling): what was late before the snapshot stays late and expired TTL state stays
+  /// expired, as in the run that took it.
   result<snapshot_stats> snapshot(int64_t id, checkpoint_storage& storage,
                                   const std::string& subtask_key);
   /// Checkpoint `id` is complete; `sources_json` are its source positions. An error means the
