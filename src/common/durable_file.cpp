@@ -91,4 +91,15 @@ status copy_file_synced(const fs::path& src, const fs::path& dst) {
   return rename_over(tmp, dst);
 }
 
+status link_or_copy_synced(const fs::path& src, const fs::path& dst) {
+  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_failure(src, "open", errno);
+  VIGIL_TRY(sync_and_close(fd, src));
+  fs::path tmp = temp_of(dst);
+  std::error_code ec;
+  fs::remove(tmp, ec);  // A leftover of a crash would make link() fail.
+  if (::link(src.c_str(), tmp.c_str()) != 0) return copy_file_synced(src, dst);
+  return rename_over(tmp, dst);
+}
+
 }  // namespace vigil

@@ -98,9 +98,11 @@ result<snapshot_stats> checkpoint_storage::store_state(int64_t id, const std::st
       fs::path dst = shared / stored;
       std::error_code exists_ec;
       if (fs::exists(dst, exists_ec) && fs::file_size(dst, exists_ec) == size) continue;
-      if (auto st = in_storage(copy_file_synced(entry.path(), dst)); !st) return st.err();
+      if (auto st = in_storage(link_or_copy_synced(entry.path(), dst)); !st) return st.err();
     } else {
-      if (auto st = in_storage(copy_file_synced(entry.path(), own / name)); !st) return st.err();
+      if (auto st = in_storage(link_or_copy_synced(entry.path(), own / name)); !st) {
+        return st.err();
+      }
     }
     ++stats.files_copied;
     stats.bytes_copied += size;
