@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cassert>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -413,9 +414,14 @@ class scores_operator final : public operator_base {
   void append_input(std::string_view name, size_t slot) {
     if (!text_.empty()) text_.append(", ");
     text_.append(name);
+    // "%g" without snprintf's cost: to_chars with general format and precision 6 is defined as
+    // printf's "%.6g" in the C locale.
     char buf[32];
-    std::snprintf(buf, sizeof buf, "=%g@", latest_.slots[slot].value);
-    text_.append(buf);
+    buf[0] = '=';
+    const auto r = std::to_chars(buf + 1, buf + sizeof buf - 1, latest_.slots[slot].value,
+                                 std::chars_format::general, 6);
+    *r.ptr = '@';
+    text_.append(buf, r.ptr + 1);
     append_timestamp_iso(text_, latest_.slots[slot].time);
   }
 

@@ -5,7 +5,6 @@
 #include <openssl/params.h>
 
 #include <cassert>
-#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -94,18 +93,16 @@ void pseudonymizer::pseudonym(std::string_view mrn, std::string& out) {
 
 void redact(std::string& text, std::string_view mrn, std::string_view pseudonym) {
   if (mrn.empty() || text.size() < mrn.size()) return;
-  const auto lower = [](char c) {
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  };
+  // ASCII only, inline: std::tolower is a call into the locale per character, and this runs on
+  // every id of every message.
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  const char first_lower = lower(mrn[0]);
+  const char first_upper =
+      first_lower >= 'a' && first_lower <= 'z' ? static_cast<char>(first_lower - 32) : first_lower;
   size_t i = 0;
   while (i + mrn.size() <= text.size()) {
-    bool match = true;
-    for (size_t j = 0; j < mrn.size(); ++j) {
-      if (lower(text[i + j]) != lower(mrn[j])) {
-        match = false;
-        break;
-      }
-    }
+    bool match = text[i] == first_lower || text[i] == first_upper;
+    for (size_t j = 1; match && j < mrn.size(); ++j) match = lower(text[i + j]) == lower(mrn[j]);
     if (match) {
       text.replace(i, mrn.size(), pseudonym);
       i += pseudonym.size();

@@ -69,6 +69,12 @@ TEST(Redact, ReplacesEveryCaseInsensitiveOccurrence) {
   std::string u = "aaaa";
   redact(u, "a", "aa");
   EXPECT_EQ(u, "aaaaaaaa") << "replacements are not scanned again";
+  std::string v = "mRn-7:Mrn-7/mrn-8 MRN-7";
+  redact(v, "Mrn-7", "p");
+  EXPECT_EQ(v, "p:p/mrn-8 p") << "digits and punctuation match exactly, letters in any case";
+  std::string w = "[]{";
+  redact(w, "{", "(");
+  EXPECT_EQ(w, "[](") << "only A-Z fold: '[' is not '{'";
 }
 
 }  // namespace
