@@ -34,9 +34,10 @@ namespace vigil {
 /// the cleanup time and absent from then on, when no record that is not late can be a duplicate
 /// of t0; RocksDB's compaction filter deletes it. No timers: a new key costs one state read and
 /// one write. A restore goes on from the watermark of the snapshot (the subtask driver keeps it),
-/// so expired entries stay expired and late records stay late; only a checkpoint written before
-/// snapshots recorded the watermark leaves expired but not yet deleted entries counting until
-/// the first watermark (docs/design/0002-keyed-state-layout.md).
+/// so expired entries stay expired and late records stay late (after a rescale: from the lowest
+/// watermark of the merged snapshots); only a checkpoint written before snapshots recorded the
+/// watermark leaves expired but not yet deleted entries counting until the first watermark
+/// (docs/design/0002-keyed-state-layout.md).
 ///
 /// Checkpoints of the earlier layout (a value state "dedup_first_seen" plus an event-time timer
 /// at the cleanup time that erased it) still restore: the old state stays declared, and while

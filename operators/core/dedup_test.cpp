@@ -377,16 +377,16 @@ TEST_F(Dedup, ARestoreGoesOnFromTheWatermarkOfItsSnapshot) {
 
 TEST_F(Dedup, ARescaledRestoreGoesOnFromTheLowestWatermarkOfItsSnapshots) {
   checkpoint_storage storage(dir_ / "checkpoints");
-  const int64_t watermarks[] = {20000, 7000};
-  for (uint32_t j = 0; j < 2; ++j) {
+  const int64_t watermarks[] = {20000, 7000, 15000};  // The lowest neither first nor last.
+  for (uint32_t j = 0; j < 3; ++j) {
     counting_output out;
-    auto d = snapshot_subtask(out, "old-" + std::to_string(j), j, 2);
+    auto d = snapshot_subtask(out, "old-" + std::to_string(j), j, 3);
     ASSERT_NE(d, nullptr);
     d->advance_watermark(watermarks[j]);
     ASSERT_TRUE(d->snapshot(1, storage, "dedup-" + std::to_string(j)).ok());
   }
   ASSERT_TRUE(
-      storage.complete(1, R"({"max_parallelism":128,"nodes":[{"id":"dedup","parallelism":2}]})")
+      storage.complete(1, R"({"max_parallelism":128,"nodes":[{"id":"dedup","parallelism":3}]})")
           .ok());
   {
     collecting_output out;
@@ -396,6 +396,17 @@ TEST_F(Dedup, ARescaledRestoreGoesOnFromTheLowestWatermarkOfItsSnapshots) {
     d->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7000, 7001}));
     EXPECT_EQ(out.rows[1], strings{"p1|1|1@7000"});
     EXPECT_EQ(out.rows[0], strings{"p2|2|2@7001"});
+  }
+  // One merged snapshot without a watermark (an older one) leaves it unknown: the minimum.
+  const auto file = [&](uint32_t j) {
+    return storage.checkpoint_dir(1) / ("dedup-" + std::to_string(j)) / "VIGIL-WATERMARK";
+  };
+  ASSERT_TRUE(std::filesystem::remove(file(2)));
+  {
+    counting_output out;
+    auto d = restore(storage, 1, (dir_ / "mixed").string(), out);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->context().watermark, min_watermark);
   }
   // A snapshot file that is not a watermark is refused, named.
   { std::ofstream(storage.checkpoint_dir(1) / "dedup-1" / "VIGIL-WATERMARK") << "soon"; }

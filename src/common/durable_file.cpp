@@ -92,13 +92,29 @@ status copy_file_synced(const fs::path& src, const fs::path& dst) {
 }
 
 status link_or_copy_synced(const fs::path& src, const fs::path& dst) {
-  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_failure(src, "open", errno);
-  VIGIL_TRY(sync_and_close(fd, src));
   fs::path tmp = temp_of(dst);
   std::error_code ec;
   fs::remove(tmp, ec);  // A leftover of a crash would make link() fail.
-  if (::link(src.c_str(), tmp.c_str()) != 0) return copy_file_synced(src, dst);
+  if (::link(src.c_str(), tmp.c_str()) != 0) {
+    // Another file system (EXDEV) or one without hard links: a copy does. Should the copy fail
+    // too, its error says why; the link's is kept beside it.
+    const int link_err = errno;
+    auto st = copy_file_synced(src, dst);
+    if (st) return st;
+    return make_error(st.err().code, st.err().message + " (after a hard link failed: " +
+                                         std::strerror(link_err) + ")");
+  }
+  // The link is the same file: fsyncing it makes the data durable under the new name.
+  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    fs::remove(tmp, ec);
+    return io_failure(tmp, "open", err);
+  }
+  if (auto st = sync_and_close(fd, tmp); !st) {
+    fs::remove(tmp, ec);
+    return st;
+  }
   return rename_over(tmp, dst);
 }
 

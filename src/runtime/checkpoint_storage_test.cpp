@@ -6,9 +6,12 @@
 
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
+#include "common/durable_file.hpp"
 #include "common/key.hpp"
 #include "runtime/state_backend.hpp"
 
@@ -101,6 +104,32 @@ TEST_F(CheckpointStorageTest, OnOneFileSystemSnapshotFilesAreLinkedNotCopied) {
     EXPECT_FALSE(fs::exists(fs::path(stored.string() + ".tmp")));
   }
   EXPECT_GT(ssts, 0u);
+}
+
+TEST_F(CheckpointStorageTest, AcrossFileSystemsSnapshotFilesAreCopied) {
+  // /dev/shm is a tmpfs; where the temporary directory is one too, on the same mount, no second
+  // file system is at hand.
+  const fs::path other = fs::path("/dev/shm") / ("vigil-chk-test-" + std::to_string(::getpid()));
+  struct stat here {};
+  struct stat there {};
+  if (::stat(base_.parent_path().c_str(), &here) != 0 || ::stat("/dev/shm", &there) != 0 ||
+      here.st_dev == there.st_dev) {
+    GTEST_SKIP() << "no second file system beside " << base_.parent_path();
+  }
+  fs::create_directories(base_);
+  const fs::path src = base_ / "delta";
+  ASSERT_TRUE(write_file_synced(src, "young entries").ok());
+  ASSERT_TRUE(link_or_copy_synced(src, other).ok());
+  struct stat a {};
+  struct stat b {};
+  ASSERT_EQ(::stat(src.c_str(), &a), 0);
+  ASSERT_EQ(::stat(other.c_str(), &b), 0);
+  EXPECT_NE(a.st_dev, b.st_dev);
+  std::ifstream in(other, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()),
+            "young entries");
+  EXPECT_FALSE(fs::exists(fs::path(other.string() + ".tmp")));
+  fs::remove(other);
 }
 
 TEST_F(CheckpointStorageTest, CopiesEachSstFileOnlyOnce) {

@@ -29,14 +29,18 @@ status write_watermark(const std::filesystem::path& dir, int64_t wm) {
 /// keep it.
 result<std::optional<int64_t>> take_watermark(const std::filesystem::path& dir) {
   const std::filesystem::path file = dir / watermark_file;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec) && !ec) return std::optional<int64_t>();
   std::ifstream in(file, std::ios::binary);
-  if (!in) return std::optional<int64_t>();
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (ec || in.bad() || !in.is_open()) {
+    return make_error(errc::io_error, file.string() + ": cannot read the watermark");
+  }
   in.close();
   int64_t wm = 0;
   const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, wm);
-  if (ec != std::errc() || ptr != end) {
+  const auto parsed = std::from_chars(text.data(), end, wm);
+  if (parsed.ec != std::errc() || parsed.ptr != end) {
     return make_error(errc::parse_error,
                       file.string() + ": not a watermark: '" + text.substr(0, 40) + "'");
   }

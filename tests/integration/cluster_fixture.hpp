@@ -160,10 +160,12 @@ class cluster_fixture : public ::testing::Test {
     ASSERT_TRUE(all_alive) << list_workers().dump(2);
   }
 
-  /// Runs vigilctl against `address` with `args` after the global flags.
+  /// Runs vigilctl against `address` with `args` after the global flags. Each call may take 15 s
+  /// (vigilctl's default is 5 s): on a loaded 2-core machine a coordinator busy with fsyncs
+  /// once took longer than 5 s to answer a status call. A dead coordinator fails at once.
   process_result ctl_at(const std::string& address, const std::vector<std::string>& args,
                         bool as_json = false) {
-    std::vector<std::string> argv = {vigilctl_bin, "--coordinator", address, "--timeout", "5"};
+    std::vector<std::string> argv = {vigilctl_bin, "--coordinator", address, "--timeout", "15"};
     if (as_json) argv.push_back("--json");
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv);
