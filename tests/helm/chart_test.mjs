@@ -243,7 +243,7 @@ const cases = [
   {
     file: 'defaults.yaml',
     workers: 3,
-    slots: 4,
+    slots: 16,
     pdbMax: 1,
     apiTls: false,
     mtls: false,
@@ -267,7 +267,7 @@ const cases = [
   {
     file: 'tls.yaml',
     workers: 3,
-    slots: 4,
+    slots: 16,
     pdbMax: 1,
     apiTls: true,
     mtls: true,
@@ -291,7 +291,7 @@ const cases = [
   {
     file: 'servicemonitor.yaml',
     workers: 3,
-    slots: 4,
+    slots: 16,
     pdbMax: 1,
     apiTls: false,
     mtls: false,
@@ -793,6 +793,21 @@ function checkCase(c) {
 }
 
 for (const c of cases) checkCase(c);
+
+// --- the reference graph fits the default cluster ------------------------------------------
+// examples/sepsis-watch.yaml on the defaults: one slot per subtask, with the workers the
+// PodDisruptionBudget lets go at once gone too (the job restarts on the others).
+{
+  const graphFile = path.join(repo, 'examples', 'sepsis-watch.yaml');
+  const graph = YAML.parse(fs.readFileSync(graphFile, 'utf8'));
+  const fallback = (graph.execution && graph.execution.default_parallelism) || 1;
+  const subtasks = graph.nodes.reduce((n, node) => n + (node.parallelism || fallback), 0);
+  const c = cases.find((x) => x.file === 'defaults.yaml');
+  check(
+      (c.workers - c.pdbMax) * c.slots >= subtasks,
+      `defaults.yaml: ${c.workers - c.pdbMax} of ${c.workers} workers with ${c.slots} slots run ` +
+          `examples/sepsis-watch.yaml's ${subtasks} subtasks`);
+}
 
 // --- refusals ----------------------------------------------------------------------------
 const defaults = path.join(valuesDir, 'defaults.yaml');
