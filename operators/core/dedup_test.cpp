@@ -90,38 +90,41 @@ class Dedup : public ::testing::Test {
     }
   };
 
-  /// Runs a dedup plan (ttl 10ms) restored from checkpoint `id` of `storage` in `state_dir`.
-  std::unique_ptr<subtask_driver> restore(const checkpoint_storage& storage, int64_t id,
-                                          const std::string& state_dir, output& out) {
+  /// Subtask `subtask` of `parallelism` of a dedup plan (ttl 10ms) in `state_dir`, restored
+  /// from checkpoint `id` of `from` when given.
+  result<std::unique_ptr<subtask_driver>> make_subtask(output& out, const std::string& state_dir,
+                                                       uint32_t subtask = 0,
+                                                       uint32_t parallelism = 1,
+                                                       const checkpoint_storage* from = nullptr,
+                                                       int64_t id = 0) {
     auto p =
         operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
-    EXPECT_TRUE(p.ok()) << p.err().message;
-    if (!p.ok()) return nullptr;
-    subtask_driver::options opts;
-    opts.node_id = "dedup";
-    opts.state_dir = state_dir;
-    opts.restore_from = &storage;
-    opts.restore_id = id;
-    auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
-    EXPECT_TRUE(d.ok()) << d.err().message;
-    return d.ok() ? std::move(*d) : nullptr;
-  }
-
-  /// Runs subtask `subtask` of a dedup plan (ttl 10ms) with `parallelism`, fresh, in dir_/`name`.
-  std::unique_ptr<subtask_driver> snapshot_subtask(output& out, const std::string& name,
-                                                   uint32_t subtask, uint32_t parallelism) {
-    auto p =
-        operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
-    EXPECT_TRUE(p.ok()) << p.err().message;
-    if (!p.ok()) return nullptr;
+    if (!p.ok()) return p.err();
     subtask_driver::options opts;
     opts.node_id = "dedup";
     opts.subtask_index = subtask;
     opts.parallelism = parallelism;
-    opts.state_dir = (dir_ / name).string();
-    auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+    opts.state_dir = state_dir;
+    opts.restore_from = from;
+    opts.restore_id = id;
+    return subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+  }
+
+  static std::unique_ptr<subtask_driver> made(result<std::unique_ptr<subtask_driver>> d) {
     EXPECT_TRUE(d.ok()) << d.err().message;
     return d.ok() ? std::move(*d) : nullptr;
+  }
+
+  /// Runs the dedup plan restored from checkpoint `id` of `storage` in `state_dir`.
+  std::unique_ptr<subtask_driver> restore(const checkpoint_storage& storage, int64_t id,
+                                          const std::string& state_dir, output& out) {
+    return made(make_subtask(out, state_dir, 0, 1, &storage, id));
+  }
+
+  /// Runs subtask `subtask` of the dedup plan with `parallelism`, fresh, in dir_/`name`.
+  std::unique_ptr<subtask_driver> snapshot_subtask(output& out, const std::string& name,
+                                                   uint32_t subtask, uint32_t parallelism) {
+    return made(make_subtask(out, (dir_ / name).string(), subtask, parallelism));
   }
 
   std::filesystem::path dir_ =
@@ -410,16 +413,8 @@ TEST_F(Dedup, ARescaledRestoreGoesOnFromTheLowestWatermarkOfItsSnapshots) {
   }
   // A snapshot file that is not a watermark is refused, named.
   { std::ofstream(storage.checkpoint_dir(1) / "dedup-1" / "VIGIL-WATERMARK") << "soon"; }
-  auto p =
-      operator_harness::try_plan(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
-  ASSERT_TRUE(p.ok()) << p.err().message;
   counting_output out;
-  subtask_driver::options opts;
-  opts.node_id = "dedup";
-  opts.state_dir = (dir_ / "refused").string();
-  opts.restore_from = &storage;
-  opts.restore_id = 1;
-  auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
+  auto d = make_subtask(out, (dir_ / "refused").string(), 0, 1, &storage, 1);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.err().message.find("VIGIL-WATERMARK: not a watermark: 'soon'"), std::string::npos)
       << d.err().message;
