@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -340,6 +342,103 @@ TEST_F(ClusterCoordinatorTest, AWorkerThatStopsHeartbeatingIsDeclaredLost) {
   EXPECT_FALSE(core_->workers()[0].alive);
   EXPECT_GE(took, 450ms);
   EXPECT_LT(took, 2s);
+}
+
+/// Holds the subtasks of `blocking_source` in open() until released: each occupies a scheduler
+/// thread, as a restore of large state does.
+struct gate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int waiting = 0;
+  bool released = false;
+};
+
+class blocking_source final : public operator_base {
+ public:
+  explicit blocking_source(std::shared_ptr<gate> g) : gate_(std::move(g)) {}
+  status open(operator_context& ctx) override {
+    (void)ctx;
+    std::unique_lock lock(gate_->mutex);
+    ++gate_->waiting;
+    gate_->changed.notify_all();
+    gate_->changed.wait(lock, [&] { return gate_->released; });
+    return {};
+  }
+  poll_result poll(output& out) override {
+    (void)out;
+    return {poll_result::state::finished, 0, max_watermark};
+  }
+
+ private:
+  std::shared_ptr<gate> gate_;
+};
+
+class blocking_source_factory final : public operator_factory {
+ public:
+  explicit blocking_source_factory(std::shared_ptr<gate> g) : gate_(std::move(g)) {
+    traits_.name = "blocking_source";
+    traits_.output_ports = {"out"};
+    traits_.summary = "a source blocking in open() until its test releases it";
+  }
+  const operator_traits& traits() const override { return traits_; }
+  result<plan_ptr> plan(const plan_context& ctx) const override {
+    (void)ctx;
+    struct plan final : operator_plan {
+      std::shared_ptr<gate> g;
+      std::unique_ptr<operator_base> instantiate() const override {
+        return std::make_unique<blocking_source>(g);
+      }
+    };
+    auto p = std::make_shared<plan>();
+    p->g = gate_;
+    p->outputs.push_back({make_schema({{"n", type_id::int64, false}}), {}});
+    return plan_ptr(std::move(p));
+  }
+
+ private:
+  std::shared_ptr<gate> gate_;
+  operator_traits traits_;
+};
+
+TEST_F(ClusterCoordinatorTest, AWorkerWhoseThreadsAreAllBusyStillHeartbeats) {
+  auto g = std::make_shared<gate>();
+  // Released however the test ends: the blocked subtasks must let the cluster stop.
+  struct release_at_exit {
+    gate& g;
+    ~release_at_exit() {
+      std::lock_guard lock(g.mutex);
+      g.released = true;
+      g.changed.notify_all();
+    }
+  } release{*g};
+  registry_.add(std::make_unique<blocking_source_factory>(g));
+  start_cluster(1, 4);  // The worker runs 2 scheduler threads; the heartbeat timeout is 500 ms.
+  auto job = core_->submit(graph(R"(
+name: busy
+nodes:
+  - {id: src, operator: blocking_source, parallelism: 2}
+  - {id: sink, operator: "null", parallelism: 2}
+edges:
+  - {from: src, to: sink}
+)"));
+  ASSERT_TRUE(job.ok()) << job.err().message;
+  {
+    std::unique_lock lock(g->mutex);
+    ASSERT_TRUE(g->changed.wait_for(lock, 10s, [&] { return g->waiting == 2; }));
+  }
+  // Both threads are held. Three heartbeat timeouts later the worker is still alive.
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    core_->wait_for_workers(2, 20ms);  // Waits for a change; none is expected.
+    ASSERT_TRUE(core_->workers()[0].alive) << "a busy worker was declared lost";
+  }
+  {
+    std::lock_guard lock(g->mutex);
+    g->released = true;
+    g->changed.notify_all();
+  }
+  EXPECT_EQ(finish(job->id).state, job_state::finished);
+  EXPECT_TRUE(core_->workers()[0].alive);
 }
 
 TEST_F(ClusterCoordinatorTest, RefusesASecondLiveWorkerWithTheSameId) {

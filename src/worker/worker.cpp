@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/remote_actor.hpp>
 #include <functional>
@@ -28,19 +29,23 @@ bool is_refusal(const caf::error& err) {
          err.code() == static_cast<uint8_t>(caf::sec::runtime_error);
 }
 
-/// The worker's side of one coordinator connection: registers the slots, heartbeats, deploys
-/// and cancels subtasks. Quits when the coordinator goes away, stopping every subtask first.
+/// The worker's side of one coordinator connection: registers the slots, deploys and cancels
+/// subtasks. Quits when the coordinator goes away, stopping every subtask first. It does not
+/// send the heartbeats: the node's supervisor thread does while `beating` is set (from
+/// registration until the worker drains), so that subtasks busy on every scheduler thread (a
+/// restore of large state, a long snapshot) do not make a live worker look lost.
 class worker_actor : public caf::event_based_actor {
  public:
   worker_actor(caf::actor_config& cfg, const worker_options& opts,
                const operator_registry& registry, caf::actor coordinator, std::string address,
-               std::function<void(error)> refused)
+               std::function<void(error)> refused, std::atomic<bool>& beating)
       : caf::event_based_actor(cfg),
         opts_(opts),
         registry_(registry),
         coordinator_(std::move(coordinator)),
         address_(std::move(address)),
-        refused_(std::move(refused)) {}
+        refused_(std::move(refused)),
+        beating_(beating) {}
 
   caf::behavior make_behavior() override {
     monitor(coordinator_);
@@ -56,7 +61,7 @@ class worker_actor : public caf::event_based_actor {
               spdlog::info("worker {}: registered with the coordinator ({} slots, data at {})",
                            opts_.id, opts_.slots, address_);
               if (opts_.on_registration) opts_.on_registration(true);
-              send(this, tick_atom::value);
+              if (!draining_) beating_ = true;
             },
             [this](caf::error& err) {
               auto text = error_text(err);
@@ -70,12 +75,6 @@ class worker_actor : public caf::event_based_actor {
               quit(err);
             });
     return {
-        [this](tick_atom) {
-          // A worker that left (or is leaving) must not look alive again to the coordinator.
-          if (draining_) return;
-          send(coordinator_, heartbeat_atom::value, opts_.id);
-          delayed_send(this, opts_.heartbeat_interval, tick_atom::value);
-        },
         [this](deploy_atom, const std::string& job_id, const std::string& graph,
                const std::vector<std::string>& peers, const std::vector<subtask_ref>& refs,
                const deploy_settings& settings,
@@ -234,6 +233,7 @@ class worker_actor : public caf::event_based_actor {
   void drain_and_quit(caf::error reason) {
     if (draining_) return;
     draining_ = true;
+    beating_ = false;  // A worker that is leaving must not look alive again.
     drain_reason_ = std::move(reason);
     stop_all_subtasks();
     if (jobs_.empty()) quit(drain_reason_);
@@ -266,6 +266,7 @@ class worker_actor : public caf::event_based_actor {
   std::map<std::string, bool> dialling_;  ///< Deploys waiting for peer connections: cancelled?
   bool draining_ = false;
   caf::error drain_reason_;
+  std::atomic<bool>& beating_;  ///< Heartbeats go out (worker_node::supervise()).
 };
 
 }  // namespace
@@ -397,14 +398,29 @@ void worker_node::supervise() {
       stopping_ = true;
     };
     caf::scoped_actor self{*sys_};
-    auto actor = sys_->spawn<worker_actor>(opts_, registry_, *coordinator, address_, on_refused);
+    std::atomic<bool> beating{false};
+    auto actor = sys_->spawn<worker_actor>(opts_, registry_, *coordinator, address_, on_refused,
+                                           std::ref(beating));
     self->monitor(actor);
     {
       std::lock_guard lock(mutex_);
       current_ = actor;
       if (stopping_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     }
-    self->receive([](caf::down_msg&) {});
+    // Heartbeats from this thread, not from the worker actor: they go out through the
+    // middleman's thread while subtasks occupy every scheduler thread.
+    for (bool down = false; !down;) {
+      self->receive([&](caf::down_msg&) { down = true; },
+                    caf::after(opts_.heartbeat_interval) >>
+                        [&] {
+                          if (beating) {
+                            // As the worker actor, which the coordinator knows; urgent, ahead
+                            // of the job traffic in the coordinator's mailbox.
+                            caf::send_as<caf::message_priority::high>(
+                                actor, *coordinator, heartbeat_atom::value, opts_.id);
+                          }
+                        });
+    }
     if (opts_.on_registration) opts_.on_registration(false);
     std::unique_lock lock(mutex_);
     current_ = nullptr;
