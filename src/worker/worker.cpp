@@ -2,11 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/remote_actor.hpp>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <system_error>
 
 #include "common/ids.hpp"
@@ -29,16 +29,28 @@ bool is_refusal(const caf::error& err) {
          err.code() == static_cast<uint8_t>(caf::sec::runtime_error);
 }
 
+/// Whether the node's supervisor thread heartbeats for the worker actor. The lock orders the
+/// switch against a heartbeat being sent: none goes out after the worker said it leaves.
+struct heartbeat_switch {
+  std::mutex mutex;
+  bool on = false;
+
+  void set(bool value) {
+    std::lock_guard lock(mutex);
+    on = value;
+  }
+};
+
 /// The worker's side of one coordinator connection: registers the slots, deploys and cancels
 /// subtasks. Quits when the coordinator goes away, stopping every subtask first. It does not
-/// send the heartbeats: the node's supervisor thread does while `beating` is set (from
+/// send the heartbeats: the node's supervisor thread does while `beating` is on (from
 /// registration until the worker drains), so that subtasks busy on every scheduler thread (a
 /// restore of large state, a long snapshot) do not make a live worker look lost.
 class worker_actor : public caf::event_based_actor {
  public:
   worker_actor(caf::actor_config& cfg, const worker_options& opts,
                const operator_registry& registry, caf::actor coordinator, std::string address,
-               std::function<void(error)> refused, std::atomic<bool>& beating)
+               std::function<void(error)> refused, heartbeat_switch& beating)
       : caf::event_based_actor(cfg),
         opts_(opts),
         registry_(registry),
@@ -51,7 +63,12 @@ class worker_actor : public caf::event_based_actor {
     monitor(coordinator_);
     set_down_handler([this](caf::down_msg& down) { on_down(down); });
     set_exit_handler([this](caf::exit_msg& msg) {
-      send(coordinator_, leave_atom::value, opts_.id);  // A stop, not a crash.
+      {
+        // The last heartbeat goes out before `leave`, never after it.
+        std::lock_guard lock(beating_.mutex);
+        beating_.on = false;
+        send(coordinator_, leave_atom::value, opts_.id);  // A stop, not a crash.
+      }
       drain_and_quit(msg.reason);
     });
     request(coordinator_, std::chrono::seconds(10), register_atom::value, opts_.id, address_,
@@ -61,7 +78,7 @@ class worker_actor : public caf::event_based_actor {
               spdlog::info("worker {}: registered with the coordinator ({} slots, data at {})",
                            opts_.id, opts_.slots, address_);
               if (opts_.on_registration) opts_.on_registration(true);
-              if (!draining_) beating_ = true;
+              if (!draining_) beating_.set(true);
             },
             [this](caf::error& err) {
               auto text = error_text(err);
@@ -233,7 +250,7 @@ class worker_actor : public caf::event_based_actor {
   void drain_and_quit(caf::error reason) {
     if (draining_) return;
     draining_ = true;
-    beating_ = false;  // A worker that is leaving must not look alive again.
+    beating_.set(false);  // A worker that is leaving must not look alive again.
     drain_reason_ = std::move(reason);
     stop_all_subtasks();
     if (jobs_.empty()) quit(drain_reason_);
@@ -256,6 +273,10 @@ class worker_actor : public caf::event_based_actor {
     }
   }
 
+  /// However the actor ends (also without draining: a handler that threw), heartbeats stop
+  /// before the supervisor sees it down.
+  void on_exit() override { beating_.set(false); }
+
   const worker_options& opts_;
   const operator_registry& registry_;
   caf::actor coordinator_;
@@ -266,7 +287,7 @@ class worker_actor : public caf::event_based_actor {
   std::map<std::string, bool> dialling_;  ///< Deploys waiting for peer connections: cancelled?
   bool draining_ = false;
   caf::error drain_reason_;
-  std::atomic<bool>& beating_;  ///< Heartbeats go out (worker_node::supervise()).
+  heartbeat_switch& beating_;  ///< Heartbeats go out (worker_node::supervise()).
 };
 
 }  // namespace
@@ -398,7 +419,7 @@ void worker_node::supervise() {
       stopping_ = true;
     };
     caf::scoped_actor self{*sys_};
-    std::atomic<bool> beating{false};
+    heartbeat_switch beating;
     auto actor = sys_->spawn<worker_actor>(opts_, registry_, *coordinator, address_, on_refused,
                                            std::ref(beating));
     self->monitor(actor);
@@ -413,7 +434,8 @@ void worker_node::supervise() {
       self->receive([&](caf::down_msg&) { down = true; },
                     caf::after(opts_.heartbeat_interval) >>
                         [&] {
-                          if (beating) {
+                          std::lock_guard lock(beating.mutex);
+                          if (beating.on) {
                             // As the worker actor, which the coordinator knows; urgent, ahead
                             // of the job traffic in the coordinator's mailbox.
                             caf::send_as<caf::message_priority::high>(
