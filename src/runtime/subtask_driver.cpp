@@ -10,7 +10,7 @@ namespace vigil {
 namespace {
 
 /// The file of a stateful subtask's snapshot that holds its input watermark, in decimal. The
-/// checkpoint storage copies it with RocksDB's small files; RocksDB ignores it.
+/// checkpoint storage stores it with RocksDB's small files; RocksDB ignores it.
 constexpr const char* watermark_file = "VIGIL-WATERMARK";
 
 status write_watermark(const std::filesystem::path& dir, int64_t wm) {
@@ -161,7 +161,8 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
     if (restored_watermark > ctx.watermark) {
       // The restored run goes on from the watermark of the snapshot, as the run that took it
       // did: what was late then is late now, and TTL state that had expired stays expired.
-      // Timers due by then have fired before the snapshot.
+      // Timers at or below it that are still pending fire at the next watermark, as they
+      // would have.
       ctx.watermark = restored_watermark;
       d->state_->advance_clocks(ctx.watermark, operator_context::now_us());
     }
