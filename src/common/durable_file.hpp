@@ -27,9 +27,9 @@ status replace_file_synced(const std::filesystem::path& path, std::string_view b
 status copy_file_synced(const std::filesystem::path& src, const std::filesystem::path& dst);
 
 /// Makes `dst` a durable copy of `src`, a file nobody writes again (a snapshot's file): `src` is
-/// fsynced, hard-linked as "<dst>.tmp" and renamed over `dst`, so no byte is copied. Where no
-/// hard link can be made (`dst` on another file system, such as a shared volume), it is copied
-/// as copy_file_synced() does.
+/// hard-linked as "<dst>.tmp", fsynced through the link and renamed over `dst`, so no byte is
+/// copied. Where no hard link can be made (`dst` on another file system, such as a shared
+/// volume), it is copied as copy_file_synced() does.
 status link_or_copy_synced(const std::filesystem::path& src, const std::filesystem::path& dst);
 
 }  // namespace vigil
