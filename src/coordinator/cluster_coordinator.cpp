@@ -261,6 +261,7 @@ class coordinator_actor : public caf::event_based_actor {
           lock_t lock(t_.mutex);
           auto it = t_.workers.find(id);
           if (it == t_.workers.end() || it->second.handle != current_sender()) return;
+          it->second.left = true;
           if (it->second.info.alive) lose_worker(id, "it stopped", false);
         },
         [this](released_atom, const std::string& worker_id, const std::string& job_id,
@@ -326,6 +327,7 @@ class coordinator_actor : public caf::event_based_actor {
     w.info = worker_info{id, address, slots, slots, unix_now_us(), true};
     w.handle = sender;
     w.last_seen = clock::now();
+    w.left = false;
     w.slots_by_job.clear();
     monitor(sender);
     spdlog::info("coordinator: worker {} registered ({} slots, data at {})", id, slots, address);
@@ -338,6 +340,7 @@ class coordinator_actor : public caf::event_based_actor {
     auto it = t_.workers.find(id);
     if (it == t_.workers.end() || it->second.handle != current_sender()) return;
     auto& w = it->second;
+    if (w.left) return;  // A heartbeat late behind `leave` does not revive a stopped worker.
     w.last_seen = clock::now();
     w.info.last_heartbeat_us = unix_now_us();
     if (!w.info.alive) {

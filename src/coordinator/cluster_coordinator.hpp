@@ -111,6 +111,8 @@ class cluster_coordinator final : public coordinator_api {
     worker_info info;
     caf::actor handle;
     std::chrono::steady_clock::time_point last_seen;
+    /// It said it leaves: no heartbeat brings it back, only registering again.
+    bool left = false;
     /// Slots held per job id, and the job's attempt they were reserved for (a release of an
     /// earlier attempt must not free them).
     struct reservation {

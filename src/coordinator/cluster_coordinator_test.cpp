@@ -317,19 +317,55 @@ TEST_F(ClusterCoordinatorTest, AJobFailsWhenAWorkerHostingItGoesAway) {
   EXPECT_EQ(core_->workers()[0].free_slots, 5u);
 }
 
+/// A stand-in worker in its own actor system, connected to the coordinator's cluster port: it
+/// speaks the worker protocol by hand.
+class stand_in_worker {
+ public:
+  explicit stand_in_worker(uint16_t cluster_port) : sys_(configured(cfg_)), self_(sys_) {
+    auto c = sys_.middleman().remote_actor("127.0.0.1", cluster_port);
+    if (c) {
+      coordinator_ = *c;
+    } else {
+      error_ = sys_.render(c.error());
+    }
+  }
+
+  bool connected() const { return coordinator_ != nullptr; }
+  const std::string& error() const { return error_; }
+
+  /// Registers as worker `id` (2 slots, heartbeats every 100 ms); fails the test if refused.
+  void register_as(const std::string& id) {
+    self_
+        ->request(coordinator_, 5s, register_atom::value, id, std::string("127.0.0.1:1"),
+                  uint32_t{2}, uint32_t{100})
+        .receive([](caf::atom_value) {}, [](caf::error& err) { FAIL() << caf::to_string(err); });
+  }
+
+  template <class... Ts>
+  void send(Ts&&... xs) {
+    self_->send(coordinator_, std::forward<Ts>(xs)...);
+  }
+
+ private:
+  static caf::actor_system_config& configured(caf::actor_system_config& cfg) {
+    cfg.load<caf::io::middleman>();
+    add_message_types(cfg);
+    return cfg;
+  }
+
+  caf::actor_system_config cfg_;
+  caf::actor_system sys_;
+  caf::scoped_actor self_;
+  caf::actor coordinator_;
+  std::string error_;
+};
+
 TEST_F(ClusterCoordinatorTest, AWorkerThatStopsHeartbeatingIsDeclaredLost) {
   start_cluster(0, 1);
-  // A stand-in worker in its own actor system: registers, then never sends a heartbeat.
-  caf::actor_system_config cfg;
-  cfg.load<caf::io::middleman>();
-  add_message_types(cfg);
-  caf::actor_system sys{cfg};
-  auto coordinator = sys.middleman().remote_actor("127.0.0.1", core_->cluster_port());
-  ASSERT_TRUE(coordinator) << sys.render(coordinator.error());
-  caf::scoped_actor self{sys};
-  self->request(*coordinator, 5s, register_atom::value, std::string("silent"),
-                std::string("127.0.0.1:1"), uint32_t{2}, uint32_t{100})
-      .receive([](caf::atom_value) {}, [](caf::error& err) { FAIL() << caf::to_string(err); });
+  // A stand-in worker: registers, then never sends a heartbeat.
+  stand_in_worker silent(core_->cluster_port());
+  ASSERT_TRUE(silent.connected()) << silent.error();
+  silent.register_as("silent");
   ASSERT_EQ(core_->workers().size(), 1u);
   EXPECT_TRUE(core_->workers()[0].alive);
   auto started = std::chrono::steady_clock::now();
@@ -439,6 +475,29 @@ edges:
   }
   EXPECT_EQ(finish(job->id).state, job_state::finished);
   EXPECT_TRUE(core_->workers()[0].alive);
+}
+
+TEST_F(ClusterCoordinatorTest, AHeartbeatAfterLeaveDoesNotReviveTheWorker) {
+  start_cluster(0, 1);
+  // A stand-in worker: registers, leaves, then sends a heartbeat that came late.
+  stand_in_worker w(core_->cluster_port());
+  ASSERT_TRUE(w.connected()) << w.error();
+  auto alive = [&](const std::string& id) {
+    for (const auto& w : core_->workers()) {
+      if (w.id == id) return w.alive;
+    }
+    return false;
+  };
+  w.register_as("stand-in");
+  ASSERT_TRUE(alive("stand-in"));
+  w.send(leave_atom::value, std::string("stand-in"));
+  w.send(heartbeat_atom::value, std::string("stand-in"));
+  // One sender's messages are handled in order: once another registration from it is answered,
+  // the leave and the heartbeat have been handled.
+  w.register_as("other");
+  EXPECT_FALSE(alive("stand-in")) << "a heartbeat after leave revived the worker";
+  w.register_as("stand-in");  // Registering again does.
+  EXPECT_TRUE(alive("stand-in"));
 }
 
 TEST_F(ClusterCoordinatorTest, RefusesASecondLiveWorkerWithTheSameId) {
