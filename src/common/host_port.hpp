@@ -21,4 +21,9 @@ struct host_port {
 /// "--coordinator: expected host:port, got 'localhost'".
 result<host_port> parse_host_port(std::string_view text, std::string_view what);
 
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago (bound, read back, released):
+/// a dead endpoint for tests, or a port to hand to a process they start. 0 if none could be
+/// bound.
+uint16_t unused_loopback_port();
+
 }  // namespace vigil

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "committed_seq.hpp"
+#include "common/host_port.hpp"
 #include "engine/engine.hpp"
 #include "graph/planner.hpp"
 #include "graph/yaml_loader.hpp"
@@ -78,7 +79,7 @@ void expect_rescaled_restore_exactly_once(int from, int to) {
   // Run 1 cannot reach Kafka (every commit fails and is retried later, 1 s per try): every
   // epoch stays pending in the sink's state, so the restore must commit them all, each under
   // the sink id of the old subtask that wrote it.
-  const std::string dead = "127.0.0.1:" + std::to_string(tools::closed_loopback_port());
+  const std::string dead = "127.0.0.1:" + std::to_string(unused_loopback_port());
   auto first = run(graph_yaml(dead, from, 4000, "1s"), opts);
   ended = true;
   watcher.join();

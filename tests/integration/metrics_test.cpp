@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cluster_fixture.hpp"
+#include "common/host_port.hpp"
 
 namespace vigil {
 namespace {
@@ -20,23 +21,6 @@ using nlohmann::json;
 using namespace vigil::testing;
 
 const std::string prometheus_bin = VIGIL_PROMETHEUS;
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (fd >= 0) ::close(fd);
-    return 0;
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 struct http_response {
   int status = 0;  ///< 0: no connection or no answer.
@@ -166,7 +150,7 @@ class Metrics : public cluster_fixture {
   /// A coordinator and two workers, each with --metrics-listen on a free port.
   void start_metrics_cluster() {
     checkpoint_dir_ = dir_ + "/checkpoints";
-    coordinator_port_ = free_port();
+    coordinator_port_ = unused_loopback_port();
     ASSERT_NE(coordinator_port_, 0);
     std::string line;
     coordinator_ =
@@ -180,7 +164,7 @@ class Metrics : public cluster_fixture {
     cluster_ = word_after(line, "cluster");
     ASSERT_FALSE(api_.empty() || cluster_.empty()) << "startup line: '" << line << "'";
     for (int n = 1; n <= 2; ++n) {
-      uint16_t port = free_port();
+      uint16_t port = unused_loopback_port();
       ASSERT_NE(port, 0);
       worker_ports_.push_back(port);
       std::string id = "w" + std::to_string(n);
@@ -239,12 +223,12 @@ TEST_F(Metrics, PrometheusScrapesACluster) {
     GTEST_SKIP() << "no prometheus binary (tools/bootstrap.sh installs it)";
   }
   // A worker whose coordinator is not up is alive but not ready.
-  uint16_t lonely_port = free_port();
+  uint16_t lonely_port = unused_loopback_port();
   std::string line;
   spawn("lonely",
-        {worker_bin, "--id", "lonely", "--coordinator", "127.0.0.1:" + std::to_string(free_port()),
-         "--state-dir", dir_ + "/lonely-state", "--metrics-listen",
-         "127.0.0.1:" + std::to_string(lonely_port)},
+        {worker_bin, "--id", "lonely", "--coordinator",
+         "127.0.0.1:" + std::to_string(unused_loopback_port()), "--state-dir",
+         dir_ + "/lonely-state", "--metrics-listen", "127.0.0.1:" + std::to_string(lonely_port)},
         line);
   ASSERT_TRUE(
       wait_until([&] { return http_get(lonely_port, "/healthz").status == 200; }, startup_timeout));
@@ -264,7 +248,7 @@ TEST_F(Metrics, PrometheusScrapesACluster) {
   std::string id = submit(dir_ + "/metrics.yaml");
   ASSERT_FALSE(id.empty());
 
-  prometheus_port_ = free_port();
+  prometheus_port_ = unused_loopback_port();
   ASSERT_NE(prometheus_port_, 0);
   std::string targets;
   for (uint16_t p : all_ports()) {

@@ -3,9 +3,6 @@
 // rdkafka_mock.h must follow rdkafka.h (include sorting keeps this order).
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -129,19 +126,6 @@ result<std::unique_ptr<mock_kafka_cluster>> mock_kafka_cluster::start(
 mock_kafka_cluster::~mock_kafka_cluster() {
   if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
   if (owner_ != nullptr) rd_kafka_destroy(owner_);
-}
-
-int closed_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 }  // namespace vigil::tools

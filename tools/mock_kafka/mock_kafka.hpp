@@ -63,7 +63,4 @@ class mock_kafka_cluster {
   std::string bootstrap_;
 };
 
-/// A 127.0.0.1 port nothing listens on: the bootstrap of a dead broker in tests.
-int closed_loopback_port();
-
 }  // namespace vigil::tools

@@ -1,9 +1,7 @@
 #include "tools/vigilctl/vigilctl.hpp"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/host_port.hpp"
 #include "coordinator/api_server.hpp"
 #include "coordinator/auth.hpp"
 #include "coordinator/testing/fake_coordinator.hpp"
@@ -45,20 +44,6 @@ struct run_result {
   std::string out;
   std::string err;
 };
-
-/// A port on 127.0.0.1 that nothing listens on: bound, read back, released.
-int unused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 class VigilctlTest : public ::testing::Test {
  protected:
@@ -236,7 +221,7 @@ TEST_F(VigilctlTest, WorkersPrintsATable) {
 }
 
 TEST_F(VigilctlTest, UnreachableCoordinatorExitsThree) {
-  auto address = "127.0.0.1:" + std::to_string(unused_port());
+  auto address = "127.0.0.1:" + std::to_string(unused_loopback_port());
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"list"}, std::vector<std::string>{"workers"},
         std::vector<std::string>{"submit", file("g.yaml", kGraph)}}) {

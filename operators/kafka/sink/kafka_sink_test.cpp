@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/host_port.hpp"
 #include "operators/kafka/sink/committed_view.hpp"
 #include "operators/kafka/sink/rdkafka_txn_client.hpp"
 #include "operators/kafka/sink/topic_reader.hpp"
@@ -348,7 +349,7 @@ TEST_F(KafkaSinkTest, AtLeastOnceOnTheMockClusterWritesEveryRecord) {
 }
 
 TEST_F(KafkaSinkTest, ADeadBrokerGivesClearErrorsInBoundedTime) {
-  std::string bootstrap = "127.0.0.1:" + std::to_string(tools::closed_loopback_port());
+  std::string bootstrap = "127.0.0.1:" + std::to_string(unused_loopback_port());
   auto level = spdlog::get_level();
   spdlog::set_level(spdlog::level::off);
   auto started = std::chrono::steady_clock::now();
@@ -400,7 +401,7 @@ TEST_F(KafkaSinkTest, CommittedViewOfAMissingTopicIsEmptyAndADeadBrokerAnError) 
   auto missing = kafka::read_committed_view({cluster->bootstrap(), "nothing", "", 10'000'000, {}});
   ASSERT_TRUE(missing.ok()) << missing.err().message;
 
-  std::string bootstrap = "127.0.0.1:" + std::to_string(tools::closed_loopback_port());
+  std::string bootstrap = "127.0.0.1:" + std::to_string(unused_loopback_port());
   auto started = std::chrono::steady_clock::now();
   auto dead = kafka::read_committed_view({bootstrap, "out", "", 1'000'000, {}});
   ASSERT_FALSE(dead.ok());
