@@ -41,7 +41,7 @@ class CheckpointCoordinatorTest : public ::testing::Test {
   status ack_all(checkpoint_coordinator& c, int64_t id, int64_t now) {
     for (size_t n = 0; n < 2; ++n) {
       for (uint32_t s = 0; s < 2; ++s) {
-        if (auto st = c.on_ack({id, n, s, 10, 5, 1}, now); !st) return st;
+        if (auto st = c.on_ack({id, n, s, 10, 5, 1, {}}, now); !st) return st;
       }
     }
     return {};
@@ -88,8 +88,8 @@ TEST_F(CheckpointCoordinatorTest, TriggersCompletesAndNotifiesInOrder) {
   ASSERT_TRUE(c.tick(1500).ok());
   EXPECT_EQ(triggered_.size(), 1u) << "one checkpoint at a time";
 
-  ASSERT_TRUE(c.on_ack({1, 0, 0, 10, 5, 1}, 1600).ok());
-  ASSERT_TRUE(c.on_ack({1, 0, 0, 10, 5, 1}, 1600).ok());  // A duplicate changes nothing.
+  ASSERT_TRUE(c.on_ack({1, 0, 0, 10, 5, 1, {}}, 1600).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 0, 10, 5, 1, {}}, 1600).ok());  // A duplicate changes nothing.
   EXPECT_TRUE(notified_.empty());
   ASSERT_TRUE(ack_all(c, 1, 1700).ok());
   EXPECT_EQ(notified_, std::vector<int64_t>{1});
@@ -161,9 +161,9 @@ TEST_F(CheckpointCoordinatorTest, AFinishedSubtaskEndsCheckpointing) {
   auto c = make();
   c.start(0);
   ASSERT_TRUE(c.tick(1000).ok());
-  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0}, 1100).ok());
-  ASSERT_TRUE(c.on_ack({1, 0, 1, 0, 0, 0}, 1100).ok());
-  ASSERT_TRUE(c.on_ack({1, 1, 0, 0, 0, 0}, 1100).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0, {}}, 1100).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 1, 0, 0, 0, {}}, 1100).ok());
+  ASSERT_TRUE(c.on_ack({1, 1, 0, 0, 0, 0, {}}, 1100).ok());
   ASSERT_TRUE(c.on_finished(1, 1, 1200).ok());  // Ended before its barrier came.
   EXPECT_TRUE(notified_.empty());
   EXPECT_EQ(c.in_progress(), 0);
@@ -177,11 +177,11 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointAcknowledgedBeforeAFinishCompletes)
   auto c = make();
   c.start(0);
   ASSERT_TRUE(c.tick(1000).ok());
-  ASSERT_TRUE(c.on_ack({1, 1, 1, 0, 0, 0}, 1100).ok());
+  ASSERT_TRUE(c.on_ack({1, 1, 1, 0, 0, 0, {}}, 1100).ok());
   ASSERT_TRUE(c.on_finished(1, 1, 1150).ok());
-  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0}, 1200).ok());
-  ASSERT_TRUE(c.on_ack({1, 0, 1, 0, 0, 0}, 1200).ok());
-  ASSERT_TRUE(c.on_ack({1, 1, 0, 0, 0, 0}, 1200).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0, {}}, 1200).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 1, 0, 0, 0, {}}, 1200).ok());
+  ASSERT_TRUE(c.on_ack({1, 1, 0, 0, 0, 0, {}}, 1200).ok());
   EXPECT_EQ(notified_, std::vector<int64_t>{1});
 }
 
@@ -193,7 +193,7 @@ TEST_F(CheckpointCoordinatorTest, FailsTheJobAfterTooManyConsecutiveFailures) {
   ASSERT_TRUE(c.tick(6001).ok());
   EXPECT_EQ(c.summary().failed, 1u);
   EXPECT_EQ(c.in_progress(), 0);
-  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0}, 6002).ok());
+  ASSERT_TRUE(c.on_ack({1, 0, 0, 0, 0, 0, {}}, 6002).ok());
   ASSERT_TRUE(c.tick(7001).ok());
   ASSERT_EQ(triggered_, (std::vector<int64_t>{1, 2}));
   auto st = c.on_decline(2, 1, 0, "disk full", 7100);

@@ -354,7 +354,7 @@ void subtask_actor::take_snapshot() {
   // So the stages of a pipeline snapshot at the same time instead of one after another (the
   // checkpoint completes sooner), and a decline still lets downstream alignment finish.
   router_->broadcast_barrier(id);
-  checkpoint_ack ack{id, spec_.node, spec_.subtask, 0, 0, 0};
+  checkpoint_ack ack{id, spec_.node, spec_.subtask, 0, 0, 0, {}};
   if (!storage_) {
     send(spec_.executor, decline_atom::value, id, spec_.node, spec_.subtask,
          std::string("no checkpoint storage configured"));

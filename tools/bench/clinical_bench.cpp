@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -35,6 +36,7 @@
 #include "graph/graph_variables.hpp"
 #include "graph/yaml_loader.hpp"
 #include "lake/delta_log.hpp"
+#include "metrics/registry.hpp"
 #include "operators/connectors/json_format.hpp"
 #include "operators/kafka/sink/progress_marker.hpp"
 #include "tools/bench/kafka_client.hpp"
@@ -154,6 +156,48 @@ result<std::unique_ptr<embedded_cluster>> start_cluster(const fs::path& dir) {
   co.state_dir = dir / "state";
   co.checkpoint_dir = dir / "checkpoints";
   return embedded_cluster::start(co, registry);
+}
+
+/// Per operator of the job named `job`, summed over its subtasks: the wall time its subtasks spent
+/// in their handlers (vigil_operator_busy_seconds_total, which also counts time the thread was
+/// preempted) and the records they received and emitted. Read from this process's metrics while
+/// the job runs (a subtask's series go when it closes). A JSON array, busiest first.
+std::string operator_costs_json(std::string_view job) {
+  struct cost {
+    double busy = 0;
+    double in = 0;
+    double out = 0;
+  };
+  std::map<std::string, cost, std::less<>> by_operator;
+  for (const prometheus::MetricFamily& family : metrics::registry().Collect()) {
+    double cost::*field = nullptr;
+    if (family.name == "vigil_operator_busy_seconds_total") field = &cost::busy;
+    if (family.name == "vigil_operator_records_in_total") field = &cost::in;
+    if (family.name == "vigil_operator_records_out_total") field = &cost::out;
+    if (field == nullptr) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      std::string_view job_label, operator_label;
+      for (const auto& l : m.label) {
+        if (l.name == "job") job_label = l.value;
+        if (l.name == "operator") operator_label = l.value;
+      }
+      if (job_label == job) by_operator[std::string(operator_label)].*field += m.counter.value;
+    }
+  }
+  std::vector<std::pair<std::string, cost>> sorted(by_operator.begin(), by_operator.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second.busy > b.second.busy; });
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, c] : sorted) {
+    const double records = std::max(c.in, c.out);
+    out.push_back({{"operator", name},
+                   {"busy_seconds", std::round(c.busy * 1000) / 1000},
+                   {"records_in", static_cast<uint64_t>(c.in)},
+                   {"records_out", static_cast<uint64_t>(c.out)},
+                   {"busy_us_per_record",
+                    records > 0 ? std::round(c.busy * 1e8 / records) / 100 : 0.0}});
+  }
+  return out.dump();
 }
 
 /// The records in the first `partitions` partitions of `topic` (high minus low watermark).
@@ -317,6 +361,7 @@ status run_throughput(double scale, const fs::path& dir) {
   auto job = coordinator.submit(*graph);
   if (!job) return job.err();
   double read_seconds = 0;
+  std::string operator_costs;
   std::optional<replay::replay_counts> counts;
   for (;;) {
     auto j = coordinator.wait(job->id, 100ms);
@@ -334,6 +379,7 @@ status run_throughput(double scale, const fs::path& dir) {
     if (j->state == job_state::running && counts &&
         demo::delta_table_rows(bronze) >= counts->messages) {
       read_seconds = seconds_since(started);
+      operator_costs = operator_costs_json(graph->name());
       VIGIL_TRY(coordinator.end_input(job->id));
       break;
     }
@@ -373,13 +419,13 @@ status run_throughput(double scale, const fs::path& dir) {
       "\"observations_per_second\":%.0f,\"cpu_seconds\":%.3f,"
       "\"observations_per_cpu_second\":%.0f,\"checkpoints\":%llu,\"rows\":{%s},"
       "\"dead_letters\":%llu,\"peak_rss_bytes\":%ld,"
-      "\"target_observations_per_second\":%.0f}\n",
+      "\"target_observations_per_second\":%.0f,\"operators\":%s}\n",
       clinical_sepsis_watch_name, static_cast<unsigned long long>(counts->observations),
       static_cast<unsigned long long>(counts->patients), static_cast<unsigned long long>(preloaded),
       preload_seconds, read_seconds, seconds, counts->observations / seconds, cpu,
       counts->observations / cpu, static_cast<unsigned long long>(finished.checkpoints_completed),
       rows.c_str(), static_cast<unsigned long long>(*dead), peak_rss_bytes(),
-      target_observations_per_second);
+      target_observations_per_second, operator_costs.c_str());
   std::fflush(stdout);
   return {};
 }
