@@ -6,7 +6,8 @@ namespace vigil::replay {
 
 result<std::unique_ptr<kafka_output>> kafka_output::connect(const std::string& bootstrap,
                                                             const std::string& topic,
-                                                            std::chrono::milliseconds timeout) {
+                                                            std::chrono::milliseconds timeout,
+                                                            std::chrono::milliseconds linger) {
   std::unique_ptr<kafka_output> self(new kafka_output());
   self->bootstrap_ = bootstrap;
   self->topic_name_ = topic;
@@ -19,7 +20,7 @@ result<std::unique_ptr<kafka_output>> kafka_output::connect(const std::string& b
   const std::pair<const char*, std::string> settings[] = {
       {"bootstrap.servers", bootstrap},
       {"enable.idempotence", "true"},
-      {"linger.ms", "5"},
+      {"linger.ms", std::to_string(linger.count())},
       {"message.timeout.ms", timeout_ms},
       {"socket.timeout.ms", timeout_ms},
       {"client.id", "vigil-replay"},

@@ -19,11 +19,13 @@ namespace vigil::replay {
 class kafka_output final : public message_output {
  public:
   /// Connects to `bootstrap` and checks that `topic` exists, waiting at most `timeout`, which
-  /// also bounds each message's delivery. Errors: invalid_argument for a bad configuration,
-  /// io_error when no broker answers or the topic does not exist.
-  static result<std::unique_ptr<kafka_output>> connect(const std::string& bootstrap,
-                                                       const std::string& topic,
-                                                       std::chrono::milliseconds timeout);
+  /// also bounds each message's delivery. A message waits at most `linger` in the producer for
+  /// others of its partition to share its request (librdkafka's linger.ms). Errors:
+  /// invalid_argument for a bad configuration, io_error when no broker answers or the topic does
+  /// not exist.
+  static result<std::unique_ptr<kafka_output>> connect(
+      const std::string& bootstrap, const std::string& topic, std::chrono::milliseconds timeout,
+      std::chrono::milliseconds linger = std::chrono::milliseconds(5));
   ~kafka_output() override;
   kafka_output(const kafka_output&) = delete;
   kafka_output& operator=(const kafka_output&) = delete;
