@@ -184,7 +184,21 @@ class state_cache {
   template <class Fn>
   void write_in_order(Fn& fn) {
     sort_order();
-    for (const order_item& o : order_) {
+    // Key order visits entries at random places: fetch the entries some steps ahead, then
+    // their heap blocks (which hold long keys and values) a few steps ahead.
+    constexpr size_t entry_ahead = 16;
+    constexpr size_t heap_ahead = 8;
+    const size_t n = order_.size();
+    for (size_t j = 0; j < std::min(n, entry_ahead); ++j) {
+      __builtin_prefetch(&entries_[order_[j].index]);
+    }
+    for (size_t j = 0; j < n; ++j) {
+      if (j + entry_ahead < n) __builtin_prefetch(&entries_[order_[j + entry_ahead].index]);
+      if (j + heap_ahead < n) {
+        const entry& ahead = entries_[order_[j + heap_ahead].index];
+        if (ahead.value_in_heap()) __builtin_prefetch(ahead.heap.get());
+      }
+      const order_item& o = order_[j];
       entry& e = entries_[o.index];
       fn(static_cast<const entry&>(e));
       e.stored = e.present;
