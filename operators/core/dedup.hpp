@@ -33,10 +33,12 @@ namespace vigil {
 /// allowed_lateness (state_backend::put_expiring()): it is visible while the watermark is below
 /// the cleanup time and absent from then on, when no record that is not late can be a duplicate
 /// of t0; RocksDB's compaction filter deletes it. No timers: a new key costs one state read and
-/// one write. A restore goes on from the watermark of the snapshot (the subtask driver keeps it),
-/// so expired entries stay expired and late records stay late (after a rescale: from the lowest
-/// watermark of the merged snapshots); only a checkpoint written before snapshots recorded the
-/// watermark leaves expired but not yet deleted entries counting until the first watermark
+/// one write, and the reads of a batch's keys are prefetched together
+/// (state_backend::prefetch(): one RocksDB MultiGet for the keys the cache lacks). A restore goes
+/// on from the watermark of the snapshot (the subtask driver keeps it), so expired entries stay
+/// expired and late records stay late (after a rescale: from the lowest watermark of the merged
+/// snapshots); only a checkpoint written before snapshots recorded the watermark leaves expired but
+/// not yet deleted entries counting until the first watermark
 /// (docs/design/0002-keyed-state-layout.md).
 ///
 /// Checkpoints of the earlier layout (a value state "dedup_first_seen" plus an event-time timer
@@ -80,7 +82,12 @@ class dedup_operator final : public operator_base {
   bool legacy_ = false;  ///< Restored event-time timers of the earlier layout remain.
   batch_builder out_;
   batch_builder late_;
-  std::string key_;    ///< Encoded key of the current row.
+  // The batch's keys, read ahead in one state_backend::prefetch() (reused per batch).
+  std::string keys_;  ///< Encoded keys of the rows that are not late, one after another.
+  std::vector<size_t> key_ends_;  ///< Per row: where its key ends in keys_ (a late row adds none).
+  std::vector<uint32_t> key_groups_;  ///< Per row: its key group, or late_row.
+  std::vector<state_backend::key_ref> refs_;
+  static constexpr uint32_t late_row = UINT32_MAX;
   std::string value_;  ///< State value read or written.
   uint64_t duplicates_ = 0;
   /// vigil_clinical_duplicates_dropped_total{job}: dedup by message or observation id is the

@@ -20,7 +20,9 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "common/key.hpp"
 #include "runtime/detail/state_cache.hpp"
@@ -718,6 +720,52 @@ class rocksdb_state_backend final : public state_backend {
     return i;
   }
 
+  void prefetch(state_id id, int64_t ns, std::span<const key_ref> keys) override {
+    if (keys.empty()) return;
+    if (cache_.over_budget()) {
+      write_back();
+      cache_.evict();
+    }
+    // The storage keys, as build_key() and the namespace make them, one after the other.
+    prefetch_keys_.clear();
+    prefetch_ends_.clear();
+    for (const key_ref& k : keys) {
+      put_u16_be(prefetch_keys_, static_cast<uint16_t>(k.key_group));
+      put_u16_be(prefetch_keys_, id);
+      prefetch_keys_.append(k.key);
+      put_i64_ordered(prefetch_keys_, ns);
+      prefetch_ends_.push_back(prefetch_keys_.size());
+    }
+    // The keys the cache lacks: RocksDB holds their current values (the cache writes back an
+    // entry before it drops it).
+    prefetch_slices_.clear();
+    size_t begin = 0;
+    for (size_t end : prefetch_ends_) {
+      rocksdb::Slice key(prefetch_keys_.data() + begin, end - begin);
+      begin = end;
+      if (cache_.find(to_view(key)) == detail::state_cache::npos) prefetch_slices_.push_back(key);
+    }
+    const size_t n = prefetch_slices_.size();
+    if (n == 0) return;
+    if (prefetch_values_.size() < n) prefetch_values_.resize(n);
+    prefetch_statuses_.assign(n, rocksdb::Status());
+    db_->MultiGet(read_options_, db_->DefaultColumnFamily(), n, prefetch_slices_.data(),
+                  prefetch_values_.data(), prefetch_statuses_.data());
+    for (size_t i = 0; i < n; ++i) {
+      const rocksdb::Status& s = prefetch_statuses_[i];
+      const std::string_view key = to_view(prefetch_slices_[i]);
+      // A key repeated in `keys` is loaded once; a failed read is left to get(), which reports
+      // it.
+      if (s.ok() || s.IsNotFound()) {
+        if (cache_.find(key) == detail::state_cache::npos) {
+          const uint32_t e = cache_.insert(key, false);
+          if (s.ok()) cache_.set_loaded(e, to_view(prefetch_values_[i]));
+        }
+      }
+      prefetch_values_[i].Reset();  // Holds no memtable or block after the call.
+    }
+  }
+
   bool read_value(state_id id, std::string& out) {
     const auto& e = cache_.at(lookup(lookup_mode::load));
     if (!e.present) return false;
@@ -847,6 +895,12 @@ class rocksdb_state_backend final : public state_backend {
   rocksdb::WriteBatch batch_;      ///< One write, reused per call.
   rocksdb::WriteBatch delta_;      ///< checkpoint_to(): the cache entries kept out of RocksDB.
   rocksdb::PinnableSlice pinned_;  ///< Get() result, reused per call; empty between calls.
+  // prefetch(), reused per call.
+  std::string prefetch_keys_;                            ///< The storage keys, concatenated.
+  std::vector<size_t> prefetch_ends_;                    ///< Where each key of prefetch_keys_ ends.
+  std::vector<rocksdb::Slice> prefetch_slices_;          ///< The keys the cache lacks.
+  std::vector<rocksdb::PinnableSlice> prefetch_values_;  ///< Empty between calls.
+  std::vector<rocksdb::Status> prefetch_statuses_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -80,6 +81,17 @@ class state_backend {
   virtual void put_expiring(state_id id, int64_t ns, std::string_view value,
                             int64_t expires_at_us) = 0;
   virtual void erase(state_id id, int64_t ns) = 0;
+
+  /// A key of prefetch(): its key group and encode_key() encoding.
+  struct key_ref {
+    uint32_t key_group = 0;
+    std::string_view key;
+  };
+  /// Reads the values of value state `id` at namespace `ns` for `keys` ahead of their get()s, in
+  /// one batched read of whatever the backend does not hold in memory (an operator that looks
+  /// up one key per record calls it once per batch). A hint only: every get() returns what it
+  /// would have returned without it. Keys may repeat; the current key is unchanged.
+  virtual void prefetch(state_id id, int64_t ns, std::span<const key_ref> keys) = 0;
 
   // Map state.
   virtual bool map_get(state_id id, std::string_view user_key, std::string& out) = 0;

@@ -663,6 +663,79 @@ TEST_F(state_backend_test, MatchesAModelThroughCacheEvictionsScansAndReopen) {
   check_all();
 }
 
+TEST_F(state_backend_test, PrefetchedKeysReadAsWithoutPrefetch) {
+  // Random writes with a small cache, so that keys are dirty in the cache, clean in it, only in
+  // RocksDB or nowhere; then batches of keys (some repeated, some absent, a namespace and a
+  // state each) are prefetched before every key of the batch is read, and each read must be the
+  // model's. A TTL state checks that an expired stored value stays absent.
+  ASSERT_NO_FATAL_FAILURE(open(true, 64 << 10));
+  auto v = declare("v", state_backend::kind::value);
+  auto m = declare("m", state_backend::kind::map);
+  auto ttl = state_->declare("ttl", state_backend::kind::value, 100);
+  ASSERT_TRUE(ttl.ok());
+  model_t model;
+  // Key -> the event time its TTL value was written at; values written before the clock's first
+  // advance never expire.
+  std::map<int, int64_t> ttl_written;
+  xorshift64 rng{0x9e3779b97f4a7c15ull};
+  auto next = [&](uint64_t n) { return rng.below(n); };
+  int64_t clock = 1000;
+  std::vector<state_backend::key_ref> refs;
+  std::vector<std::string> encoded;
+  for (int round = 0; round < 12; ++round) {
+    for (int op = 0; op < 1500; ++op) {
+      int k = static_cast<int>(next(800));
+      state_->set_current_key(k % 16, int_key(k));
+      if (next(8) == 0) {
+        state_->put(*ttl, 0, "t" + std::to_string(k));
+        ttl_written[k] = round == 0 ? std::numeric_limits<int64_t>::max() - 100 : clock;
+        continue;
+      }
+      std::string value = std::to_string(round * 10000 + op);
+      value.append(std::array<size_t, 3>{0, 20, 300}[next(3)], 'p');
+      apply_write(next(3), v, m, model, k, static_cast<int64_t>(next(3)), "", value);
+    }
+    clock += 40;  // TTL values written three rounds ago or earlier have expired.
+    state_->advance_clocks(clock, 0);
+    if (round == 5) {  // Everything to RocksDB, nothing in the cache.
+      ASSERT_NO_FATAL_FAILURE(open(false, 64 << 10));
+      ASSERT_EQ(declare("v", state_backend::kind::value), v);
+      ASSERT_EQ(declare("m", state_backend::kind::map), m);
+      ASSERT_EQ(*state_->declare("ttl", state_backend::kind::value, 100), *ttl);
+      state_->advance_clocks(clock, 0);
+    }
+    for (int batch = 0; batch < 20; ++batch) {
+      const bool of_ttl = next(4) == 0;
+      const int64_t ns = of_ttl ? 0 : static_cast<int64_t>(next(3));
+      encoded.clear();
+      std::vector<int> keys;
+      for (size_t i = 0, n = 1 + next(300); i < n; ++i) {
+        // Keys up to 900: a ninth were never written.
+        const int k =
+            next(5) == 0 && !keys.empty() ? keys[next(keys.size())] : static_cast<int>(next(900));
+        keys.push_back(k);
+        encoded.push_back(int_key(k));
+      }
+      refs.clear();
+      for (size_t i = 0; i < keys.size(); ++i) {
+        refs.push_back({static_cast<uint32_t>(keys[i] % 16), encoded[i]});
+      }
+      state_->prefetch(of_ttl ? *ttl : v, ns, refs);
+      for (int k : keys) {
+        state_->set_current_key(k % 16, int_key(k));
+        std::string want = "<absent>";
+        if (of_ttl) {
+          auto it = ttl_written.find(k);
+          if (it != ttl_written.end() && clock < it->second + 100) want = "t" + std::to_string(k);
+        } else if (auto it = model.find({k, ns, ""}); it != model.end()) {
+          want = it->second;
+        }
+        ASSERT_EQ(get(of_ttl ? *ttl : v, ns), want) << "round " << round << " key " << k;
+      }
+    }
+  }
+}
+
 TEST_F(state_backend_test, EntriesErasedBeforeWriteBackNeverReachRocksDb) {
   auto v = declare("v", state_backend::kind::value);
   auto m = declare("m", state_backend::kind::map);
