@@ -730,6 +730,7 @@ class rocksdb_state_backend final : public state_backend {
     prefetch_keys_.clear();
     prefetch_ends_.clear();
     for (const key_ref& k : keys) {
+      assert(k.key_group < registry_key_group);  // As in set_current_key().
       put_u16_be(prefetch_keys_, static_cast<uint16_t>(k.key_group));
       put_u16_be(prefetch_keys_, id);
       prefetch_keys_.append(k.key);
@@ -754,8 +755,8 @@ class rocksdb_state_backend final : public state_backend {
     for (size_t i = 0; i < n; ++i) {
       const rocksdb::Status& s = prefetch_statuses_[i];
       const std::string_view key = to_view(prefetch_slices_[i]);
-      // A key repeated in `keys` is loaded once; a failed read is left to get(), which reports
-      // it.
+      // A key repeated in `keys` is read each time but cached once; a failed read is left to
+      // get(), which reports it.
       if (s.ok() || s.IsNotFound()) {
         if (cache_.find(key) == detail::state_cache::npos) {
           const uint32_t e = cache_.insert(key, false);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/utilities/debug.h>
 #include <time.h>
 #include <unistd.h>
@@ -695,7 +697,7 @@ TEST_F(state_backend_test, PrefetchedKeysReadAsWithoutPrefetch) {
       value.append(std::array<size_t, 3>{0, 20, 300}[next(3)], 'p');
       apply_write(next(3), v, m, model, k, static_cast<int64_t>(next(3)), "", value);
     }
-    clock += 40;  // TTL values written three rounds ago or earlier have expired.
+    clock += 40;  // A TTL value written two rounds before a read has expired at it.
     state_->advance_clocks(clock, 0);
     if (round == 5) {  // Everything to RocksDB, nothing in the cache.
       ASSERT_NO_FATAL_FAILURE(open(false, 64 << 10));
@@ -721,6 +723,10 @@ TEST_F(state_backend_test, PrefetchedKeysReadAsWithoutPrefetch) {
         refs.push_back({static_cast<uint32_t>(keys[i] % 16), encoded[i]});
       }
       state_->prefetch(of_ttl ? *ttl : v, ns, refs);
+      // The reads that follow find every key in the cache: no RocksDB lookup (each would
+      // consult the memtable's bloom filter).
+      rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+      rocksdb::get_perf_context()->Reset();
       for (int k : keys) {
         state_->set_current_key(k % 16, int_key(k));
         std::string want = "<absent>";
@@ -732,6 +738,12 @@ TEST_F(state_backend_test, PrefetchedKeysReadAsWithoutPrefetch) {
         }
         ASSERT_EQ(get(of_ttl ? *ttl : v, ns), want) << "round " << round << " key " << k;
       }
+      const rocksdb::PerfContext& perf = *rocksdb::get_perf_context();
+      EXPECT_EQ(perf.bloom_memtable_hit_count + perf.bloom_memtable_miss_count +
+                    perf.get_from_memtable_count,
+                0u)
+          << "round " << round << ": reads after the prefetch went to RocksDB";
+      rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
     }
   }
 }
