@@ -446,6 +446,7 @@ TEST_F(Dedup, RestoresACheckpointOfTheEarlierTimerLayout) {
       (*timers)->register_event_timer(first->event_time[r] + 10000 - 1);
     }
     const std::string local = (dir_ / "old.chk").string();
+    (*timers)->write_to_state();
     auto identity = (*state)->checkpoint_to(local);
     ASSERT_TRUE(identity.ok()) << identity.err().message;
     ASSERT_TRUE(storage.store_state(1, "dedup-0", local, *identity).ok());

@@ -223,6 +223,8 @@ result<snapshot_stats> subtask_driver::snapshot(int64_t id, checkpoint_storage& 
   std::string local = state_dir_ + ".chk-" + std::to_string(id);
   std::error_code ec;
   std::filesystem::remove_all(local, ec);
+  // Timers reach the backend only here (timer_service::write_to_state()).
+  if (timers_) timers_->write_to_state();
   auto identity = state_->checkpoint_to(local);
   if (!identity) return with_context("node '" + ctx_.node_id + "': ", identity.err());
   if (auto st = write_watermark(local, ctx_.watermark); !st) {

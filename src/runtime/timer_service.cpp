@@ -10,9 +10,10 @@
 /// Persistence: one map state per domain ("__timers_event", "__timers_processing"; names
 /// starting with "__" get the runtime's reserved ids). A timer is an entry of its key's map with
 /// user key [time i64 ordered][namespace i64 ordered] and an empty value, so a restore finds
-/// every timer with scan_all() and the key group of each stays that of its key. New timers are
-/// written with map_put_new(): the in-memory index is exact, so a miss there means the backend has
-/// no entry either, and a timer that fires before the backend writes back costs no RocksDB write.
+/// every timer with scan_all() and the key group of each stays that of its key. Timers reach the
+/// backend only in write_to_state(), before a snapshot, written with map_put_new(): the index
+/// knows the backend holds no entry for them. A timer that fires or is deleted before then costs
+/// no state access at all; one the backend holds is erased from it when it fires or is deleted.
 
 namespace vigil {
 namespace {
@@ -67,21 +68,21 @@ result<std::unique_ptr<timer_service>> timer_service::make(state_backend& state)
   std::unique_ptr<timer_service> ts(new timer_service(state, *event_id, *processing_id));
   bool malformed = false;
   for (uint8_t d = 0; d < 2; ++d) {
-    state.scan_all(ts->ids_[d],
-                   [&](uint32_t kg, std::string_view key_and_suffix, std::string_view) {
-                     if (key_and_suffix.size() < suffix_bytes) {
-                       malformed = true;
-                       return false;
-                     }
-                     size_t key_len = key_and_suffix.size() - suffix_bytes;
-                     std::string_view key = key_and_suffix.substr(0, key_len);
-                     const char* suffix = key_and_suffix.data() + key_len;
-                     int64_t time = get_i64_ordered(suffix);
-                     int64_t ns = get_i64_ordered(suffix + 8);
-                     // Persisted entries are distinct, so each is new to the index.
-                     ts->add(hash_of(d, time, kg, key, ns), d, time, kg, key, ns);
-                     return true;
-                   });
+    state.scan_all(
+        ts->ids_[d], [&](uint32_t kg, std::string_view key_and_suffix, std::string_view) {
+          if (key_and_suffix.size() < suffix_bytes) {
+            malformed = true;
+            return false;
+          }
+          size_t key_len = key_and_suffix.size() - suffix_bytes;
+          std::string_view key = key_and_suffix.substr(0, key_len);
+          const char* suffix = key_and_suffix.data() + key_len;
+          int64_t time = get_i64_ordered(suffix);
+          int64_t ns = get_i64_ordered(suffix + 8);
+          // Persisted entries are distinct, so each is new to the index.
+          ts->records_[ts->add(hash_of(d, time, kg, key, ns), d, time, kg, key, ns)].stored = true;
+          return true;
+        });
     if (malformed) return make_error(errc::state_error, "timer state is malformed");
   }
   return ts;
@@ -93,8 +94,30 @@ void timer_service::register_timer(domain d, int64_t time, int64_t ns) {
   std::string_view key = state_.current_key();
   uint64_t h = hash_of(di, time, kg, key, ns);
   if (find(h, di, time, kg, key, ns) != npos) return;  // Already there.
-  add(h, di, time, kg, key, ns);
-  state_.map_put_new(ids_[di], timer_user_key(time, ns).view(), {});
+  const uint32_t i = add(h, di, time, kg, key, ns);
+  if (unstored_.size() >= 2 * size_ + 1024) {
+    std::erase_if(unstored_, [this](const std::pair<uint32_t, uint32_t>& u) {
+      const record& r = records_[u.first];
+      return !r.live || r.generation != u.second;
+    });
+  }
+  unstored_.emplace_back(i, records_[i].generation);
+}
+
+void timer_service::write_to_state() {
+  if (unstored_.empty()) return;
+  // The caller's current key is kept: an operator may rely on it across a snapshot.
+  const uint32_t caller_key_group = state_.current_key_group();
+  caller_key_.assign(state_.current_key());
+  for (const auto& [i, generation] : unstored_) {
+    record& r = records_[i];
+    if (!r.live || r.generation != generation || r.stored) continue;
+    state_.set_current_key(r.key_group, r.key);
+    state_.map_put_new(ids_[r.domain], timer_user_key(r.time, r.ns).view(), {});
+    r.stored = true;
+  }
+  unstored_.clear();
+  state_.set_current_key(caller_key_group, caller_key_);
 }
 
 void timer_service::delete_timer(domain d, int64_t time, int64_t ns) {
@@ -103,9 +126,10 @@ void timer_service::delete_timer(domain d, int64_t time, int64_t ns) {
   std::string_view key = state_.current_key();
   uint32_t i = find(hash_of(di, time, kg, key, ns), di, time, kg, key, ns);
   if (i == npos) return;
+  const bool stored = records_[i].stored;
   unlink(i);
   settle(di);
-  state_.map_erase(ids_[di], timer_user_key(time, ns).view());
+  if (stored) state_.map_erase(ids_[di], timer_user_key(time, ns).view());
 }
 
 void timer_service::advance(domain d, int64_t now, const std::function<void(const timer&)>& fn) {
@@ -139,9 +163,10 @@ void timer_service::advance(domain d, int64_t now, const std::function<void(cons
       fire_key_.assign(r.key);
       const uint32_t kg = r.key_group;
       const int64_t ns = r.ns;
+      const bool stored = r.stored;
       unlink(due.index);
       state_.set_current_key(kg, fire_key_);
-      state_.map_erase(ids_[di], timer_user_key(time, ns).view());
+      if (stored) state_.map_erase(ids_[di], timer_user_key(time, ns).view());
       fn(timer{time, kg, fire_key_, ns});
     }
   }
@@ -178,8 +203,8 @@ uint32_t timer_service::find(uint64_t hash, uint8_t d, int64_t time, uint32_t ke
   }
 }
 
-void timer_service::add(uint64_t hash, uint8_t d, int64_t time, uint32_t key_group,
-                        std::string_view key, int64_t ns) {
+uint32_t timer_service::add(uint64_t hash, uint8_t d, int64_t time, uint32_t key_group,
+                            std::string_view key, int64_t ns) {
   uint32_t i;
   if (!free_.empty()) {
     i = free_.back();
@@ -196,6 +221,7 @@ void timer_service::add(uint64_t hash, uint8_t d, int64_t time, uint32_t key_gro
   r.domain = d;
   r.live = true;
   r.queued = true;
+  r.stored = false;
   r.key.assign(key.data(), key.size());
   ++size_;
   if (size_ * 2 > slots_.size()) {
@@ -206,6 +232,7 @@ void timer_service::add(uint64_t hash, uint8_t d, int64_t time, uint32_t key_gro
   auto& heap = heaps_[d];
   heap.push_back(queued_timer{time, i, r.generation});
   std::push_heap(heap.begin(), heap.end(), later);
+  return i;
 }
 
 void timer_service::unlink(uint32_t i) {

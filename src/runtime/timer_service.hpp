@@ -15,13 +15,15 @@
 namespace vigil {
 
 /// Keyed event-time and processing-time timers of one subtask. Timers are part of the keyed
-/// state: each is stored in the state backend (reserved state ids) and mirrored in memory so that
-/// due timers are found without a scan. A timer is identified by (domain, time, key group, key,
-/// namespace); registering it twice keeps one.
+/// state: they live in memory, and write_to_state() stores those not yet stored in the state
+/// backend (reserved state ids) before each snapshot, so a snapshot holds every timer pending at
+/// it. A timer registered and then fired or deleted between two snapshots never reaches the
+/// backend. A timer is identified by (domain, time, key group, key, namespace); registering it
+/// twice keeps one.
 ///
 /// In memory: a hash index of all timers (for registration and deletion) and a min-heap of
-/// timer times per domain (for firing). Both are exact mirrors of the persisted timers, so a
-/// registration that misses the index is known new to the state backend too.
+/// timer times per domain (for firing). The index is exact, and it knows which timers the
+/// backend holds, so a timer written by write_to_state() is known new to the backend.
 class timer_service {
  public:
   enum class domain : uint8_t { event_time, processing_time };
@@ -50,6 +52,11 @@ class timer_service {
   /// fires again).
   void advance(domain d, int64_t now, const std::function<void(const timer&)>& fn);
 
+  /// Writes the timers registered since the last call to the state backend; a snapshot of the
+  /// backend must come after a call, so that it holds every pending timer. The backend's
+  /// current key is the same after the call.
+  void write_to_state();
+
   /// The earliest pending timer of domain `d`.
   std::optional<int64_t> next(domain d) const;
   size_t size() const { return size_; }
@@ -70,6 +77,7 @@ class timer_service {
     uint8_t domain = 0;
     bool live = false;
     bool queued = false;  ///< Its heap item has not been popped.
+    bool stored = false;  ///< The state backend holds it (restored, or write_to_state()).
     std::string key;
   };
 
@@ -99,9 +107,10 @@ class timer_service {
                           int64_t ns);
   uint32_t find(uint64_t hash, uint8_t d, int64_t time, uint32_t key_group, std::string_view key,
                 int64_t ns) const;
-  /// Adds a timer known to be absent: a record, its slot and its heap item.
-  void add(uint64_t hash, uint8_t d, int64_t time, uint32_t key_group, std::string_view key,
-           int64_t ns);
+  /// Adds a timer known to be absent: a record (not stored), its slot and its heap item; returns
+  /// the record's index.
+  uint32_t add(uint64_t hash, uint8_t d, int64_t time, uint32_t key_group, std::string_view key,
+               int64_t ns);
   /// Removes record `i` from the index and frees it; its heap item, if queued, becomes stale.
   void unlink(uint32_t i);
   void place(uint32_t i);
@@ -118,6 +127,9 @@ class timer_service {
   state_backend& state_;
   state_backend::state_id ids_[2];
   std::vector<record> records_;
+  /// Records registered since write_to_state(), as (index, generation): a freed or reused record
+  /// is skipped. Pruned of such items when it outgrows the timers (no snapshots are taken).
+  std::vector<std::pair<uint32_t, uint32_t>> unstored_;
   std::vector<uint32_t> free_;
   std::vector<slot> slots_;
   std::vector<queued_timer> heaps_[2];  ///< Min-heaps by time.
@@ -125,6 +137,7 @@ class timer_service {
   size_t size_ = 0;
   std::vector<due_timer> round_;  ///< Reused by advance().
   std::string fire_key_;          ///< The key of the timer being fired, reused.
+  std::string caller_key_;        ///< write_to_state(): the current key to restore, reused.
 };
 
 }  // namespace vigil

@@ -46,7 +46,10 @@ class timer_service_test : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void open(bool fresh) {
+  /// Reopens the backend and the timers from it, as a restore of a snapshot taken now would;
+  /// `snapshot`: first write the timers to the state, as a snapshot does.
+  void open(bool fresh, bool snapshot = true) {
+    if (timers_ && snapshot) timers_->write_to_state();
     timers_.reset();
     state_.reset();
     state_backend::options o;
@@ -211,6 +214,40 @@ TEST_F(timer_service_test, RebuildsFromStateAfterReopen) {
   timers_->register_event_timer(5);
   open(true);
   EXPECT_EQ(timers_->size(), 0u) << "a fresh backend has no timers";
+}
+
+TEST_F(timer_service_test, TimersReachTheStateOnlyWhenWrittenBeforeASnapshot) {
+  at(3, 1);
+  timers_->register_event_timer(100);
+  timers_->register_event_timer(200);
+  open(false, false);  // A snapshot without write_to_state() has none of them.
+  EXPECT_EQ(timers_->size(), 0u);
+
+  at(3, 1);
+  timers_->register_event_timer(100);
+  timers_->register_event_timer(200);
+  timers_->register_event_timer(300);
+  timers_->delete_event_timer(300);
+  timers_->write_to_state();
+  at(4, 2);
+  timers_->register_event_timer(400);  // After the write: not in the snapshot.
+  EXPECT_EQ(fire(domain::event_time, 100), strings{"100/3/1/0"});
+  open(false, false);
+  EXPECT_EQ(timers_->size(), 1u) << "200 was written; 100 fired and was erased; 300 and 400 not";
+  EXPECT_EQ(fire(domain::event_time, 1000), strings{"200/3/1/0"});
+
+  // A written timer deleted later is erased from the state as well. Writing keeps the current
+  // key.
+  at(3, 1);
+  timers_->register_event_timer(500);
+  at(7, 9);
+  timers_->write_to_state();
+  EXPECT_EQ(state_->current_key_group(), 7u);
+  EXPECT_EQ(state_->current_key(), int_key(9));
+  at(3, 1);
+  timers_->delete_event_timer(500);
+  open(false, false);
+  EXPECT_EQ(timers_->size(), 0u);
 }
 
 TEST_F(timer_service_test, EqualTimesFireByKeyGroupKeyAndNamespaceWhateverTheRegistrationOrder) {
