@@ -248,6 +248,17 @@ TEST_F(timer_service_test, TimersReachTheStateOnlyWhenWrittenBeforeASnapshot) {
   timers_->delete_event_timer(500);
   open(false, false);
   EXPECT_EQ(timers_->size(), 0u);
+
+  // Written, deleted, registered again: the next write stores it again.
+  at(3, 1);
+  timers_->register_event_timer(600);
+  timers_->write_to_state();
+  timers_->delete_event_timer(600);
+  timers_->register_event_timer(600);
+  open(false);
+  EXPECT_EQ(fire(domain::event_time, 1000), strings{"600/3/1/0"});
+  open(false, false);
+  EXPECT_EQ(timers_->size(), 0u) << "fired after its restore: erased from the state";
 }
 
 TEST_F(timer_service_test, EqualTimesFireByKeyGroupKeyAndNamespaceWhateverTheRegistrationOrder) {
@@ -359,6 +370,15 @@ TEST_F(timer_service_test, TimersUseReservedStateIds) {
   ASSERT_TRUE(user.ok());
   at(1, 1);
   timers_->register_event_timer(100);
+  timers_->write_to_state();
+  int timer_entries = 0;
+  auto timer_state = state_->declare("__timers_event", state_backend::kind::map);
+  ASSERT_TRUE(timer_state.ok());
+  EXPECT_GE(*timer_state, 0xff00);
+  state_->scan_all(*timer_state, [&](uint32_t, std::string_view, std::string_view) {
+    return ++timer_entries > 0;
+  });
+  EXPECT_EQ(timer_entries, 1) << "the timer is in the reserved state";
   int user_entries = 0;
   state_->scan_all(
       *user, [&](uint32_t, std::string_view, std::string_view) { return ++user_entries > 0; });
