@@ -96,40 +96,39 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
   const size_t n = batch.num_rows();
   state_backend& state = *ctx_->state;
   const uint64_t duplicates_before = duplicates_;
+  const auto late = [&](size_t r) {
+    return saturating_add(batch.event_time[r], s_->allowed_lateness_us) <= ctx_->watermark;
+  };
   // First the keys of the rows that are not late, so that the backend reads those it does not
   // hold in one batch (every key is new in the common case: a read of each would go to RocksDB).
   keys_.clear();
   key_ends_.clear();
   key_groups_.clear();
   for (size_t r = 0; r < n; ++r) {
-    if (saturating_add(batch.event_time[r], s_->allowed_lateness_us) <= ctx_->watermark) {
-      key_groups_.push_back(late_row);
-    } else {
-      const size_t begin = keys_.size();
-      encode_key(batch, s_->key_fields, r, keys_);
-      const uint64_t hash = batch.keyed() ? batch.key_hash[r]
-                                          : hash_encoded_key(std::string_view(keys_).substr(begin));
-      key_groups_.push_back(key_group_of(hash, ctx_->max_parallelism));
-    }
+    if (late(r)) continue;
+    const size_t begin = keys_.size();
+    encode_key(batch, s_->key_fields, r, keys_);
+    const uint64_t hash =
+        batch.keyed() ? batch.key_hash[r] : hash_encoded_key(std::string_view(keys_).substr(begin));
+    key_groups_.push_back(key_group_of(hash, ctx_->max_parallelism));
     key_ends_.push_back(keys_.size());
   }
   refs_.clear();
-  for (size_t r = 0, begin = 0; r < n; begin = key_ends_[r], ++r) {
-    if (key_groups_[r] == late_row) continue;
-    refs_.push_back({key_groups_[r], std::string_view(keys_).substr(begin, key_ends_[r] - begin)});
+  for (size_t i = 0, begin = 0; i < key_ends_.size(); begin = key_ends_[i], ++i) {
+    refs_.push_back({key_groups_[i], std::string_view(keys_).substr(begin, key_ends_[i] - begin)});
   }
   state.prefetch(seen_id_, 0, refs_);
 
-  for (size_t r = 0, begin = 0; r < n; begin = key_ends_[r], ++r) {
-    if (key_groups_[r] == late_row) {
+  for (size_t r = 0, next_ref = 0; r < n; ++r) {
+    if (late(r)) {
       late_.append_row(batch, r);
       ++ctx_->late_records;
       if (late_.size() >= ctx_->batch_size) out.emit(1, late_.finish());
       continue;
     }
     const int64_t t = batch.event_time[r];
-    state.set_current_key(key_groups_[r],
-                          std::string_view(keys_).substr(begin, key_ends_[r] - begin));
+    const state_backend::key_ref& key = refs_[next_ref++];
+    state.set_current_key(key.key_group, key.key);
     // "dedup_seen" hides t0 from its cleanup time on, as the earlier layout's timer erased it.
     const bool seen = state.get(seen_id_, 0, value_);
     const bool legacy_seen = !seen && legacy_ && state.get(legacy_seen_id_, 0, value_);

@@ -82,13 +82,13 @@ class dedup_operator final : public operator_base {
   bool legacy_ = false;  ///< Restored event-time timers of the earlier layout remain.
   batch_builder out_;
   batch_builder late_;
-  // The batch's keys, read ahead in one state_backend::prefetch() (reused per batch).
-  std::string keys_;  ///< Encoded keys of the rows that are not late, one after another.
-  std::vector<size_t> key_ends_;  ///< Per row: where its key ends in keys_ (a late row adds none).
-  std::vector<uint32_t> key_groups_;  ///< Per row: its key group, or late_row.
-  std::vector<state_backend::key_ref> refs_;
-  static constexpr uint32_t late_row = UINT32_MAX;
-  std::string value_;  ///< State value read or written.
+  // The keys of a batch's rows that are not late, in row order, read ahead in one
+  // state_backend::prefetch() (reused per batch).
+  std::string keys_;                          ///< Their encodings, one after another.
+  std::vector<size_t> key_ends_;              ///< Where each ends in keys_.
+  std::vector<uint32_t> key_groups_;          ///< Their key groups.
+  std::vector<state_backend::key_ref> refs_;  ///< Key group and encoding of each.
+  std::string value_;                         ///< State value read or written.
   uint64_t duplicates_ = 0;
   /// vigil_clinical_duplicates_dropped_total{job}: dedup by message or observation id is the
   /// clinical silver layer's deduplication (docs/design/0009-clinical-layer.md).

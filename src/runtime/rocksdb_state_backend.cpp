@@ -699,14 +699,20 @@ class rocksdb_state_backend final : public state_backend {
   /// nothing of RocksDB (blind writes) or knowing that RocksDB has no value (map_put_new()).
   enum class lookup_mode : uint8_t { load, blind, known_new };
 
-  /// The cache entry of key_buf_, created on a miss as `mode` says.
-  uint32_t lookup(lookup_mode mode) {
-    uint32_t i = cache_.find(key_buf_);
-    if (i != detail::state_cache::npos) return i;
+  /// Before entries are added to the cache: once it is over its budget, writes it back and drops
+  /// the entries not used since the last eviction.
+  void make_room() {
     if (cache_.over_budget()) {
       write_back();
       cache_.evict();
     }
+  }
+
+  /// The cache entry of key_buf_, created on a miss as `mode` says.
+  uint32_t lookup(lookup_mode mode) {
+    uint32_t i = cache_.find(key_buf_);
+    if (i != detail::state_cache::npos) return i;
+    make_room();
     if (mode != lookup_mode::load) return cache_.insert(key_buf_, mode == lookup_mode::blind);
     rocksdb::Status s = db_->Get(read_options_, db_->DefaultColumnFamily(), key_buf_, &pinned_);
     // A failed read proves nothing: the entry may be in RocksDB.
@@ -722,10 +728,7 @@ class rocksdb_state_backend final : public state_backend {
 
   void prefetch(state_id id, int64_t ns, std::span<const key_ref> keys) override {
     if (keys.empty()) return;
-    if (cache_.over_budget()) {
-      write_back();
-      cache_.evict();
-    }
+    make_room();
     // The storage keys, as build_key() and the namespace make them, one after the other.
     prefetch_keys_.clear();
     prefetch_ends_.clear();
