@@ -172,9 +172,9 @@ TEST_F(ClinicalPipeline, ScoresSurviveACheckpointAndRestore) {
   opts.state_dir = (dir_ / "straight").string();
   auto d = subtask_driver::make(f, **plan, opts, straight);
   ASSERT_TRUE(d.ok()) << d.err().message;
-  (*d)->process(0, *before);
+  (*d)->process(0, before);
   (*d)->advance_watermark(t0);
-  (*d)->process(0, *after);
+  (*d)->process(0, after);
   (*d)->advance_watermark(t0 + 10 * minute);
   ASSERT_TRUE((*d)->finish().ok());
   ASSERT_EQ(straight.rows.size(), 3u);
@@ -185,7 +185,7 @@ TEST_F(ClinicalPipeline, ScoresSurviveACheckpointAndRestore) {
   opts.state_dir = (dir_ / "first").string();
   auto d1 = subtask_driver::make(f, **plan, opts, first);
   ASSERT_TRUE(d1.ok());
-  (*d1)->process(0, *before);
+  (*d1)->process(0, before);
   (*d1)->advance_watermark(t0);
   ASSERT_TRUE((*d1)->snapshot(1, storage, "scores-0").ok());
   ASSERT_TRUE(storage.complete(1, "{}").ok());
@@ -198,7 +198,7 @@ TEST_F(ClinicalPipeline, ScoresSurviveACheckpointAndRestore) {
   auto d2 = subtask_driver::make(f, **plan, opts, second);
   ASSERT_TRUE(d2.ok()) << d2.err().message;
   (*d2)->advance_watermark(t0);
-  (*d2)->process(0, *after);
+  (*d2)->process(0, after);
   (*d2)->advance_watermark(t0 + 10 * minute);
   ASSERT_TRUE((*d2)->finish().ok());
   strings combined = first.rows;

@@ -92,7 +92,15 @@ int64_t dedup_operator::cleanup_time(int64_t first_seen) const {
   return saturating_add(saturating_add(first_seen, s_->ttl_us - 1), s_->allowed_lateness_us);
 }
 
-void dedup_operator::process(size_t port, const record_batch& batch, output& out) {
+void dedup_operator::process_shared(size_t, const batch_ptr& batch, output& out) {
+  run(*batch, &batch, out);
+}
+
+void dedup_operator::process(size_t, const record_batch& batch, output& out) {
+  run(batch, nullptr, out);
+}
+
+void dedup_operator::run(const record_batch& batch, const batch_ptr* shared, output& out) {
   const size_t n = batch.num_rows();
   state_backend& state = *ctx_->state;
   const uint64_t duplicates_before = duplicates_;
@@ -119,8 +127,18 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
   }
   state.prefetch(seen_id_, 0, refs_);
 
+  // While every row so far is forwarded, rows [0, forwarded) are not copied yet: when the whole
+  // batch is forwarded, the batch itself is emitted (the common case: duplicates are rare).
+  size_t forwarded = 0;
+  bool copying = shared == nullptr || n > ctx_->batch_size;
+  const auto start_copying = [&] {
+    if (copying) return;
+    copying = true;
+    for (size_t i = 0; i < forwarded; ++i) out_.append_row(batch, i);
+  };
   for (size_t r = 0, next_ref = 0; r < n; ++r) {
     if (late(r)) {
+      start_copying();
       late_.append_row(batch, r);
       ++ctx_->late_records;
       if (late_.size() >= ctx_->batch_size) out.emit(1, late_.finish());
@@ -135,6 +153,7 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
     if ((seen || legacy_seen) && value_.size() == 8) {
       const int64_t first_seen = get_i64_ordered(value_.data());
       if (t < saturating_add(first_seen, s_->ttl_us)) {
+        start_copying();
         ++duplicates_;
         ++ctx_->dropped_records;
         continue;
@@ -146,9 +165,14 @@ void dedup_operator::process(size_t port, const record_batch& batch, output& out
     value_.clear();
     put_i64_ordered(value_, t);
     state.put_expiring(seen_id_, 0, value_, cleanup_time(t));
+    if (!copying) {
+      ++forwarded;
+      continue;
+    }
     out_.append_row(batch, r);
     if (out_.size() >= ctx_->batch_size) out.emit(0, out_.finish());
   }
+  if (!copying && n != 0) out.emit(0, *shared);
   if (!out_.empty()) out.emit(0, out_.finish());
   if (!late_.empty()) out.emit(1, late_.finish());
   if (duplicates_ != duplicates_before) {

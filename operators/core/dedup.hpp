@@ -64,6 +64,8 @@ class dedup_operator final : public operator_base {
 
   status open(operator_context& ctx) override;
   void process(size_t port, const record_batch& batch, output& out) override;
+  /// Emits `batch` itself when it forwards every row of it.
+  void process_shared(size_t port, const batch_ptr& batch, output& out) override;
   void on_timer(const timer& t, output& out) override;
   void on_watermark(int64_t wm, output& out) override;
 
@@ -74,6 +76,8 @@ class dedup_operator final : public operator_base {
 
  private:
   int64_t cleanup_time(int64_t first_seen) const;
+  /// process() and process_shared(): `shared` owns `batch`, or is null.
+  void run(const record_batch& batch, const batch_ptr* shared, output& out);
 
   std::shared_ptr<const settings> s_;
   operator_context* ctx_ = nullptr;

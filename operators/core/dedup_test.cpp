@@ -170,6 +170,41 @@ TEST_F(Dedup, ForwardsTheFirstRecordPerKeyWithinTtl) {
   EXPECT_EQ(h.batches(0)[0]->key_hash, expected->key_hash) << "the output stays keyed";
 }
 
+TEST_F(Dedup, ABatchForwardedWholePassesOnUncopied) {
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input(), 0, 1, 3);
+  auto all_new = rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 1000});
+  h.push(0, all_new);
+  ASSERT_EQ(h.batches(0).size(), 1u);
+  EXPECT_EQ(h.batches(0)[0], all_new) << "nothing dropped: the batch itself goes on";
+
+  // A duplicate after forwarded rows: those rows are copied, in order, before the rest.
+  h.clear_output();
+  auto with_duplicate = rows({{std::string("p3"), int64_t{3}, 3.0},
+                              {std::string("p4"), int64_t{4}, 4.0},
+                              {p1_, int64_t{5}, 5.0},  // A duplicate of 1000.
+                              {std::string("p5"), int64_t{6}, 6.0}},
+                             {2000, 2000, 2000, 2000});
+  h.push(0, with_duplicate);
+  EXPECT_EQ(h.rows(0), (strings{"p3|3|3@2000", "p4|4|4@2000", "p5|6|6@2000"}));
+  ASSERT_EQ(h.batches(0).size(), 1u);
+  EXPECT_NE(h.batches(0)[0], with_duplicate);
+  auto expected = rows({{std::string("p3"), int64_t{3}, 3.0},
+                        {std::string("p4"), int64_t{4}, 4.0},
+                        {std::string("p5"), int64_t{6}, 6.0}},
+                       {2000, 2000, 2000});
+  EXPECT_EQ(h.batches(0)[0]->key_hash, expected->key_hash);
+
+  // Over the batch size (3 here): split, not passed on, although nothing is dropped.
+  h.clear_output();
+  h.push(0, rows({{std::string("p6"), int64_t{7}, 7.0},
+                  {std::string("p7"), int64_t{8}, 8.0},
+                  {std::string("p8"), int64_t{9}, 9.0},
+                  {std::string("p9"), int64_t{10}, 10.0}},
+                 {3000, 3000, 3000, 3000}));
+  EXPECT_EQ(h.rows(0), (strings{"p6|7|7@3000", "p7|8|8@3000", "p8|9|9@3000", "p9|10|10@3000"}));
+  EXPECT_EQ(h.batches(0).size(), 2u);  // 3 + 1 rows.
+}
+
 TEST_F(Dedup, AnEarlierRecordArrivingLaterIsADuplicate) {
   operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input());
   h.push(0, rows({{p1_, int64_t{1}, 1.0}, {p1_, int64_t{2}, 2.0}}, {50000, 1000}));
@@ -249,7 +284,7 @@ TEST_F(Dedup, AllowedLatenessDefaultsToTheGraphs) {
   ASSERT_NE(d, nullptr);
   d->advance_watermark(10000);
   // 7001 + 3000 > 10000: not late; 7000 + 3000 <= 10000: late.
-  d->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7001, 7000}));
+  d->process(0, rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7001, 7000}));
   EXPECT_EQ(out.rows[0], 1u);
   EXPECT_EQ(out.rows[1], 1u);
   EXPECT_EQ(d->context().late_records, 1u);
@@ -299,15 +334,15 @@ TEST_F(Dedup, CountsDuplicates) {
   auto d = drive(*p, out);
   ASSERT_NE(d, nullptr);
   auto& op = dynamic_cast<dedup_operator&>(d->op());
-  d->process(0, *rows({{p1_, int64_t{1}, 1.0},
-                       {p1_, int64_t{2}, 2.0},
-                       {p1_, int64_t{3}, 3.0},
-                       {p2_, int64_t{4}, 4.0}},
-                      {1000, 1001, 1002, 1003}));
+  d->process(0, rows({{p1_, int64_t{1}, 1.0},
+                      {p1_, int64_t{2}, 2.0},
+                      {p1_, int64_t{3}, 3.0},
+                      {p2_, int64_t{4}, 4.0}},
+                     {1000, 1001, 1002, 1003}));
   EXPECT_EQ(op.duplicates(), 2u);
   EXPECT_EQ(out.rows[0], 2u);
   d->advance_watermark(5000);
-  d->process(0, *rows({{p1_, int64_t{5}, 5.0}}, {4000}));  // Late, not counted as a duplicate.
+  d->process(0, rows({{p1_, int64_t{5}, 5.0}}, {4000}));  // Late, not counted as a duplicate.
   EXPECT_EQ(op.duplicates(), 2u);
   EXPECT_EQ(out.rows[1], 1u);
   EXPECT_EQ(d->context().late_records, 1u);
@@ -327,7 +362,7 @@ TEST_F(Dedup, FirstSeenTimesExpireAtTheirCleanupTimeAfterARestore) {
     auto d = subtask_driver::make(*registry_.find("dedup"), **p, opts, out);
     ASSERT_TRUE(d.ok()) << d.err().message;
     (*d)->advance_watermark(500);
-    (*d)->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 3000}));
+    (*d)->process(0, rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 3000}));
     ASSERT_EQ(out.rows[0], 2u);
     ASSERT_TRUE((*d)->snapshot(1, storage, "dedup-0").ok());
     ASSERT_TRUE(storage.complete(1, "{}").ok());
@@ -337,16 +372,16 @@ TEST_F(Dedup, FirstSeenTimesExpireAtTheirCleanupTimeAfterARestore) {
   ASSERT_NE(d, nullptr);
   EXPECT_FALSE(dynamic_cast<dedup_operator&>(d->op()).legacy_mode());
   // Before the first watermark after the restore every first-seen time is visible.
-  d->process(0, *rows({{p1_, int64_t{3}, 3.0}}, {10999}));
+  d->process(0, rows({{p1_, int64_t{3}, 3.0}}, {10999}));
   d->advance_watermark(10998);
   EXPECT_EQ(state_entries(*d->context().state), 2u);
-  d->process(0, *rows({{p1_, int64_t{4}, 4.0}}, {10999}));
+  d->process(0, rows({{p1_, int64_t{4}, 4.0}}, {10999}));
   EXPECT_TRUE(out.rows[0].empty()) << "duplicates of 1000 until its cleanup time 10999";
   d->advance_watermark(10999);
   EXPECT_EQ(state_entries(*d->context().state), 1u);
   d->advance_watermark(12999);
   EXPECT_EQ(state_entries(*d->context().state), 0u);
-  d->process(0, *rows({{p1_, int64_t{5}, 5.0}, {p2_, int64_t{6}, 6.0}}, {13000, 13000}));
+  d->process(0, rows({{p1_, int64_t{5}, 5.0}, {p2_, int64_t{6}, 6.0}}, {13000, 13000}));
   EXPECT_EQ(out.rows[0], (strings{"p1|5|5@13000", "p2|6|6@13000"}));
   EXPECT_EQ(d->context().timers->size(), 0u);
 }
@@ -357,7 +392,7 @@ TEST_F(Dedup, ARestoreGoesOnFromTheWatermarkOfItsSnapshot) {
     counting_output out;
     auto d = snapshot_subtask(out, "first", 0, 1);
     ASSERT_NE(d, nullptr);
-    d->process(0, *rows({{p1_, int64_t{1}, 1.0}}, {1000}));
+    d->process(0, rows({{p1_, int64_t{1}, 1.0}}, {1000}));
     d->advance_watermark(20000);  // p1's t0 1000 is cleaned up at 10999.
     ASSERT_TRUE(d->snapshot(1, storage, "dedup-0").ok());
     ASSERT_TRUE(storage.complete(1, "{}").ok());
@@ -370,7 +405,7 @@ TEST_F(Dedup, ARestoreGoesOnFromTheWatermarkOfItsSnapshot) {
   EXPECT_FALSE(std::filesystem::exists(second / "VIGIL-WATERMARK"));
   // Before any watermark reaches the restored subtask, a record that was late before the
   // snapshot is late still: the late port, not forwarded as a key never seen.
-  d->process(0, *rows({{p1_, int64_t{2}, 2.0}, {p2_, int64_t{3}, 3.0}}, {1500, 20001}));
+  d->process(0, rows({{p1_, int64_t{2}, 2.0}, {p2_, int64_t{3}, 3.0}}, {1500, 20001}));
   EXPECT_EQ(out.rows[1], strings{"p1|2|2@1500"});
   EXPECT_EQ(out.rows[0], strings{"p2|3|3@20001"});
   EXPECT_EQ(d->context().late_records, 1u);
@@ -396,7 +431,7 @@ TEST_F(Dedup, ARescaledRestoreGoesOnFromTheLowestWatermarkOfItsSnapshots) {
     auto d = restore(storage, 1, (dir_ / "merged").string(), out);
     ASSERT_NE(d, nullptr);
     EXPECT_EQ(d->context().watermark, 7000);
-    d->process(0, *rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7000, 7001}));
+    d->process(0, rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {7000, 7001}));
     EXPECT_EQ(out.rows[1], strings{"p1|1|1@7000"});
     EXPECT_EQ(out.rows[0], strings{"p2|2|2@7001"});
   }
@@ -461,29 +496,29 @@ TEST_F(Dedup, RestoresACheckpointOfTheEarlierTimerLayout) {
   EXPECT_EQ(d->context().watermark, min_watermark) << "a snapshot without a watermark";
   state_backend& state = *d->context().state;
   EXPECT_EQ(legacy_entries(state), 2u);
-  d->process(0, *rows({{p1_, int64_t{3}, 3.0},
-                       {p2_, int64_t{4}, 4.0},
-                       {p1_, int64_t{5}, 5.0},
-                       {std::string("p3"), int64_t{6}, 6.0}},
-                      {5000, 12999, 10999, 4000}));
+  d->process(0, rows({{p1_, int64_t{3}, 3.0},
+                      {p2_, int64_t{4}, 4.0},
+                      {p1_, int64_t{5}, 5.0},
+                      {std::string("p3"), int64_t{6}, 6.0}},
+                     {5000, 12999, 10999, 4000}));
   EXPECT_EQ(out.rows[0], strings{"p3|6|6@4000"}) << "duplicates of the old t0s are dropped";
   EXPECT_EQ(op.duplicates(), 3u);
   // Past p1's old t0 + ttl: forwarded, and its old entry and timer go as they did before.
-  d->process(0, *rows({{p1_, int64_t{7}, 7.0}}, {11000}));
+  d->process(0, rows({{p1_, int64_t{7}, 7.0}}, {11000}));
   EXPECT_EQ(legacy_entries(state), 1u);
   EXPECT_EQ(d->context().timers->size(), 1u);
   EXPECT_EQ(d->context().timers->next(timer_service::domain::event_time), 12999);
   d->advance_watermark(12998);
   EXPECT_TRUE(op.legacy_mode());
   // p2's old entry lives until its cleanup time 12999; p1's t0 is 11000 now (new state).
-  d->process(0, *rows({{p2_, int64_t{8}, 8.0}, {p1_, int64_t{9}, 9.0}}, {12999, 20999}));
+  d->process(0, rows({{p2_, int64_t{8}, 8.0}, {p1_, int64_t{9}, 9.0}}, {12999, 20999}));
   EXPECT_EQ(out.rows[0], (strings{"p3|6|6@4000", "p1|7|7@11000"}));
   EXPECT_EQ(op.duplicates(), 5u);
   d->advance_watermark(12999);  // The last old timer fires.
   EXPECT_FALSE(op.legacy_mode());
   EXPECT_EQ(legacy_entries(state), 0u);
   EXPECT_EQ(d->context().timers->size(), 0u);
-  d->process(0, *rows({{p2_, int64_t{10}, 10.0}, {p1_, int64_t{11}, 11.0}}, {13000, 20999}));
+  d->process(0, rows({{p2_, int64_t{10}, 10.0}, {p1_, int64_t{11}, 11.0}}, {13000, 20999}));
   EXPECT_EQ(out.rows[0], (strings{"p3|6|6@4000", "p1|7|7@11000", "p2|10|10@13000"}));
   EXPECT_TRUE(out.rows[1].empty());
   EXPECT_TRUE(d->finish().ok());

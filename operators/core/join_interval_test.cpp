@@ -300,8 +300,8 @@ TEST_F(IntervalJoin, GraphDefaultLatenessApplies) {
     auto d = subtask_driver::make(*f, **plan, opts, out);
     ASSERT_TRUE(d.ok()) << d.err().message;
     (*d)->advance_watermark(20);
-    (*d)->process(right_port, *right({{s("a"), s("x")}}, {16}));
-    (*d)->process(left_port, *left({{s("a"), i(1)}, {s("a"), i(2)}}, {16, 15}));
+    (*d)->process(right_port, right({{s("a"), s("x")}}, {16}));
+    (*d)->process(left_port, left({{s("a"), i(1)}, {s("a"), i(2)}}, {16, 15}));
     EXPECT_EQ(out.rows[0], 1u);
     EXPECT_EQ(out.rows[late_left_port], 1u);
   }

@@ -139,17 +139,17 @@ TEST_F(TemporalJoin, PlanOutputs) {
 TEST_F(TemporalJoin, AsOfSemanticsInnerMode) {
   driven_join j(registry_, cfg({}), inputs());
   // Left rows first, versions later: nothing is emitted before the watermark passes.
-  j.driver().process(left_port, *left({{s("p1"), i(60)},
-                                       {s("p1"), i(61)},
-                                       {s("p1"), i(62)},
-                                       {s("p1"), i(63)},
-                                       {s("p2"), i(64)},
-                                       {s("p2"), i(65)}},
-                                      {5, 10, 19, 25, 14, 30}));
+  j.driver().process(left_port, left({{s("p1"), i(60)},
+                                      {s("p1"), i(61)},
+                                      {s("p1"), i(62)},
+                                      {s("p1"), i(63)},
+                                      {s("p2"), i(64)},
+                                      {s("p2"), i(65)}},
+                                     {5, 10, 19, 25, 14, 30}));
   j.driver().process(
       right_port,
-      *right({{s("p1"), 1.0, s("a")}, {s("p1"), 2.0, s("b")}, {s("p2"), 5.0, std::monostate{}}},
-             {10, 20, 15}));
+      right({{s("p1"), 1.0, s("a")}, {s("p1"), 2.0, s("b")}, {s("p2"), 5.0, std::monostate{}}},
+            {10, 20, 15}));
   EXPECT_TRUE(j.rows().empty());
   j.driver().advance_watermark(100);
   EXPECT_EQ(j.rows(), (rows_t{"p1|61|1|a@10", "p1|62|1|a@19", "p1|63|2|b@25", "p2|65|5|null@30"}));
@@ -217,8 +217,8 @@ TEST_F(TemporalJoin, NullKeysNeverMatch) {
                          {"lactate", type_id::float64, true},
                          {"note", type_id::string, true}});
   driven_join j(registry_, cfg({}), {{left_schema_, {0}}, {ns, {0}}});
-  j.driver().process(right_port, *make_rows(ns, {{std::monostate{}, 1.0, s("n")}}, {1}, {0}));
-  j.driver().process(left_port, *left({{std::monostate{}, i(1)}}, {5}));
+  j.driver().process(right_port, make_rows(ns, {{std::monostate{}, 1.0, s("n")}}, {1}, {0}));
+  j.driver().process(left_port, left({{std::monostate{}, i(1)}}, {5}));
   EXPECT_TRUE(j.driver().finish().ok());
   EXPECT_TRUE(j.rows().empty());
   EXPECT_EQ(j.stats().unmatched_left_rows, 1u);

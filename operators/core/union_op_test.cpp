@@ -24,15 +24,19 @@ TEST_F(Union, PassesBatchesThroughInArrivalOrder) {
   operator_harness h(registry_, "union", cfg({}), {{schema_, {}}, {schema_, {}}, {schema_, {}}});
   EXPECT_EQ(*h.plan().outputs[0].schema, *schema_);
   EXPECT_FALSE(h.plan().outputs[0].keyed());
-  h.push(0, make_rows(schema_, {{std::string("a"), int64_t{1}}}, {5}));
-  h.push(0,
-         make_rows(schema_, {{std::string("b"), std::monostate{}}, {std::string("c"), int64_t{3}}},
-                   {2, 9}));
-  h.push(0, make_rows(schema_, {}, {}));
-  h.push(0, make_rows(schema_, {{std::string("d"), int64_t{4}}}, {1}));
+  const std::vector<batch_ptr> in = {
+      make_rows(schema_, {{std::string("a"), int64_t{1}}}, {5}),
+      make_rows(schema_, {{std::string("b"), std::monostate{}}, {std::string("c"), int64_t{3}}},
+                {2, 9}),
+      make_rows(schema_, {}, {}), make_rows(schema_, {{std::string("d"), int64_t{4}}}, {1})};
+  for (const batch_ptr& b : in) h.push(0, b);
   h.finish();
   EXPECT_EQ(h.rows(), (std::vector<std::string>{"a|1@5", "b|null@2", "c|3@9", "d|4@1"}));
-  EXPECT_EQ(h.batches().size(), 3u);
+  ASSERT_EQ(h.batches().size(), 3u);
+  // Batches are immutable: they pass on as they are, not copied.
+  EXPECT_EQ(h.batches()[0], in[0]);
+  EXPECT_EQ(h.batches()[1], in[1]);
+  EXPECT_EQ(h.batches()[2], in[3]);
 }
 
 TEST_F(Union, KeyedWhenAllInputsShareTheKey) {
@@ -42,7 +46,7 @@ TEST_F(Union, KeyedWhenAllInputsShareTheKey) {
                       {1, 2}, {0});
   h.push(0, in);
   ASSERT_EQ(h.batches().size(), 1u);
-  EXPECT_EQ(h.batches()[0]->key_hash, in->key_hash);
+  EXPECT_EQ(h.batches()[0], in) << "passed on as it is";
 }
 
 TEST_F(Union, UnkeyedWhenKeysDiffer) {
@@ -50,7 +54,8 @@ TEST_F(Union, UnkeyedWhenKeysDiffer) {
   EXPECT_FALSE(h.plan().outputs[0].keyed());
   h.push(0, make_rows(schema_, {{std::string("a"), int64_t{1}}}, {1}, {0}));
   ASSERT_EQ(h.batches().size(), 1u);
-  EXPECT_FALSE(h.batches()[0]->keyed());
+  EXPECT_FALSE(h.batches()[0]->keyed()) << "a copy without the key hashes";
+  EXPECT_EQ(h.rows(), (std::vector<std::string>{"a|1@1"}));
 
   auto mixed =
       operator_harness::try_plan(registry_, "union", cfg({}), {{schema_, {0}}, {schema_, {}}});

@@ -221,11 +221,11 @@ TEST_F(Window, AllowedLatenessDefaultsToTheGraphs) {
   {
     auto d = subtask_driver::make(*f, **plan, opts, out);
     ASSERT_TRUE(d.ok()) << d.err().message;
-    (*d)->process(0, *rows({{s("p1"), null, null, null}}, {1000}));
+    (*d)->process(0, rows({{s("p1"), null, null, null}}, {1000}));
     (*d)->advance_watermark(12000);
-    (*d)->process(0, *rows({{s("p1"), null, null, null}}, {2000}));
+    (*d)->process(0, rows({{s("p1"), null, null, null}}, {2000}));
     (*d)->advance_watermark(15000);
-    (*d)->process(0, *rows({{s("p1"), null, null, null}}, {3000}));
+    (*d)->process(0, rows({{s("p1"), null, null, null}}, {3000}));
     ASSERT_TRUE((*d)->finish().ok());
     EXPECT_EQ((*d)->context().late_records, 1u);
   }

@@ -148,6 +148,10 @@ class lake_sink final : public operator_base {
       if (static_cast<int>(c) != partition_) projected.columns.push_back(batch.columns[c]);
     }
     projected.event_time = batch.event_time;
+    if (groups_.size() == 1) {  // The common case: the batch's rows share the value.
+      write(groups_.begin()->first, projected);
+      return;
+    }
     for (const auto& [value, rows] : groups_) {
       batch_builder b(data_schema_, rows.size());
       b.append_rows(projected, rows.data(), rows.size());

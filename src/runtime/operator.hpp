@@ -184,6 +184,13 @@ class operator_base {
   virtual void process(size_t port, const record_batch& batch, output& out) {
     (void)port, (void)batch, (void)out;
   }
+  /// What the runtime calls for each input batch: process() with the batch's shared owner.
+  /// Batches are immutable once emitted, so an operator that passes a batch on unchanged (a
+  /// union, a dedup that drops nothing) overrides this to emit `batch` itself instead of a
+  /// copy. The default calls process(port, *batch, out).
+  virtual void process_shared(size_t port, const batch_ptr& batch, output& out) {
+    process(port, *batch, out);
+  }
   /// An event-time or processing-time timer fired.
   virtual void on_timer(const timer& t, output& out) { (void)t, (void)out; }
   /// The input watermark advanced to `wm` (ctx.watermark is already `wm`); due event-time timers

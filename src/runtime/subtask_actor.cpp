@@ -402,7 +402,7 @@ void subtask_actor::on_batch(uint32_t ch, const batch_ptr& b) {
   records_in_ += b->num_rows();
   bytes_in_ += metrics::batch_payload_bytes(*b);  // Published with the other counters.
   int64_t start = steady_ns();
-  driver_->process(wiring_.inputs[ch].port, *b);
+  driver_->process(wiring_.inputs[ch].port, b);
   work_done(start, true);
   arm_tick();
   grant_credit(ch);

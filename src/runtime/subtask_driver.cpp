@@ -185,8 +185,8 @@ result<std::unique_ptr<subtask_driver>> subtask_driver::make(const operator_fact
   return d;
 }
 
-void subtask_driver::process(size_t port, const record_batch& batch) {
-  op_->process(port, batch, out_);
+void subtask_driver::process(size_t port, const batch_ptr& batch) {
+  op_->process_shared(port, batch, out_);
 }
 
 void subtask_driver::advance_watermark(int64_t wm) {

@@ -40,7 +40,7 @@ class subtask_driver {
                                                       const operator_plan& plan,
                                                       const options& opts, output& out);
 
-  void process(size_t port, const record_batch& batch);
+  void process(size_t port, const batch_ptr& batch);
   /// Moves the input watermark forward (a smaller value is ignored).
   void advance_watermark(int64_t wm);
   /// Fires processing-time timers due at `now_us` (the actor calls it every linger interval

@@ -50,7 +50,7 @@ class operator_harness : public output {
   static result<plan_ptr> try_plan(const operator_registry& registry, const std::string& op,
                                    const config_map& config, std::vector<stream_info> inputs);
 
-  void push(size_t port, const batch_ptr& batch) { driver_->process(port, *batch); }
+  void push(size_t port, const batch_ptr& batch) { driver_->process(port, batch); }
   void watermark(int64_t wm) { driver_->advance_watermark(wm); }
   void processing_time(int64_t now_us) { driver_->advance_processing_time(now_us); }
   poll_result poll() { return driver_->poll(); }
