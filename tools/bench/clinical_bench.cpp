@@ -149,12 +149,15 @@ result<std::unique_ptr<tools::mock_kafka_cluster>> start_kafka(int fhir_partitio
                                               {"alerts.progress", 1, 1}});
 }
 
-/// An embedded cluster of two workers like vigil-demo's, state and checkpoints below `dir`.
+/// An embedded cluster of one worker with a slot for each of the job's 30 subtasks (one CAF
+/// thread per core), state and checkpoints below `dir`. One worker is how a single 2-core
+/// machine is deployed; two workers on the same two cores (as vigil-demo runs) cost 10-15% more
+/// CPU, for batches serialized over loopback TCP and twice the scheduler threads (BENCHMARKS.md).
 result<std::unique_ptr<embedded_cluster>> start_cluster(const fs::path& dir) {
   static const operator_registry registry = make_builtin_registry();
   embedded_cluster_options co;
-  co.workers = 2;
-  co.slots_per_worker = 16;
+  co.workers = 1;
+  co.slots_per_worker = 32;
   co.state_dir = dir / "state";
   co.checkpoint_dir = dir / "checkpoints";
   return embedded_cluster::start(co, registry);
