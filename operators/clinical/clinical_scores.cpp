@@ -237,6 +237,20 @@ class scores_operator final : public operator_base {
     const column& status_col = batch.columns[static_cast<size_t>(s_->status)];
     const column& id_col = batch.columns[static_cast<size_t>(s_->message_id)];
     uint64_t duplicates = 0;
+    // Consecutive rows of one patient and time (a measurement's observations arrive together)
+    // share one read and one write of their pending blob: the group of group_key_ at group_time.
+    bool group_open = false;
+    bool group_changed = false;
+    bool had_time = false;  // The group's blob was in the state when the group began.
+    int64_t group_time = 0;
+    const auto close_group = [&] {
+      if (group_open && group_changed) {
+        state.put(pending_id_, group_time, blob_);
+        // A blob and the timer of its time are created together and erased together (apply()).
+        if (!had_time) ctx_->timers->register_event_timer(group_time, apply_ns);
+      }
+      group_open = group_changed = false;
+    };
     for (size_t r = 0; r < batch.num_rows(); ++r) {
       const int64_t t = batch.event_time[r];
       if (t <= ctx_->watermark) {
@@ -253,10 +267,16 @@ class scores_operator final : public operator_base {
       }
       key_.clear();
       encode_key(batch, key_fields_, r, key_);
-      const uint64_t hash = batch.keyed() ? batch.key_hash[r] : hash_encoded_key(key_);
-      state.set_current_key(key_group_of(hash, ctx_->max_parallelism), key_);
-      const bool had_time = state.get(pending_id_, t, blob_);
-      if (!had_time) blob_.clear();
+      if (!group_open || t != group_time || key_ != group_key_) {
+        close_group();
+        const uint64_t hash = batch.keyed() ? batch.key_hash[r] : hash_encoded_key(key_);
+        state.set_current_key(key_group_of(hash, ctx_->max_parallelism), key_);
+        had_time = state.get(pending_id_, t, blob_);
+        if (!had_time) blob_.clear();
+        group_key_.swap(key_);
+        group_time = t;
+        group_open = true;
+      }
       // The same observation twice (a duplicate or a correction under the same message id):
       // keep the higher status, then the greater value, so arrival order does not matter.
       const std::string_view id = id_col.is_null(r) ? std::string_view() : id_col.string_at(r);
@@ -265,10 +285,9 @@ class scores_operator final : public operator_base {
         ++duplicates;
         continue;
       }
-      state.put(pending_id_, t, blob_);
-      // A blob and the timer of its time are created together and erased together (apply()).
-      if (!had_time) ctx_->timers->register_event_timer(t, apply_ns);
+      group_changed = true;
     }
+    close_group();
     if (duplicates != 0) duplicates_->Increment(static_cast<double>(duplicates));
     if (!late_.empty()) out.emit(1, late_.finish());
   }
@@ -444,7 +463,8 @@ class scores_operator final : public operator_base {
   latest_values latest_;
   std::vector<pending_entry> entries_;  ///< Reused by apply(); views into blob_.
   std::string key_;
-  std::string blob_;  ///< The pending blob of one time (see pending_entry).
+  std::string group_key_;  ///< process(): the key of the rows whose blob is in blob_.
+  std::string blob_;       ///< The pending blob of one time (see pending_entry).
   std::string value_;
   std::string text_;
 };

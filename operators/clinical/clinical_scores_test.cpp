@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "common/key.hpp"
 #include "operators/clinical/clinical_operators.hpp"
@@ -262,6 +263,53 @@ TEST_F(ClinicalScores, ShuffledArrivalGivesIdenticalRecords) {
     std::vector<obs> shuffled = all;
     std::shuffle(shuffled.begin(), shuffled.end(), gen);
     EXPECT_EQ(run(shuffled, 1 + round * 7), expected) << "round " << round;
+  }
+}
+
+TEST_F(ClinicalScores, RowsOfOneTimeInARowShareAReadAndGiveTheSameRecords) {
+  // Consecutive rows of one patient and time share one read and one write of their pending
+  // blob (a measurement's observations arrive together); the records must not change.
+  std::vector<obs> all;
+  const char* codes[] = {"8867-4", "9279-1", "8480-6", "8310-5", "2708-6", "3150-0", "2524-7"};
+  const double values[] = {95, 23, 99, 38.4, 92, 0.4, 2.5};
+  std::mt19937 gen(11);
+  for (const std::string p : {"p1", "p2", "p3"}) {
+    for (int i = 0; i < 60; ++i) {
+      const size_t c = gen() % 7;
+      all.push_back({p, codes[c], values[c] + static_cast<double>(gen() % 5),
+                     t0 + static_cast<int64_t>(gen() % 6) * 10 * minute,
+                     gen() % 4 == 0 ? "corrected" : "final", "M" + std::to_string(gen() % 3)});
+    }
+  }
+  const auto run = [&](const std::vector<obs>& input, size_t batch) {
+    auto h = harness();
+    for (size_t i = 0; i < input.size(); i += batch) {
+      h->push(0, rows(std::vector<obs>(input.begin() + static_cast<std::ptrdiff_t>(i),
+                                       input.begin() + static_cast<std::ptrdiff_t>(
+                                                           std::min(input.size(), i + batch)))));
+    }
+    h->watermark(t0 + 3 * hour);
+    h->finish();
+    return h->rows(0);
+  };
+  const strings one_by_one = run(all, 1);
+  EXPECT_EQ(one_by_one.size(), 18u);  // 3 patients, 6 times.
+  // By patient and time: runs of rows share a blob, also across batch boundaries (a group
+  // ends with its batch) and with duplicates inside a run.
+  std::vector<obs> by_patient_time = all;
+  std::stable_sort(by_patient_time.begin(), by_patient_time.end(), [](const obs& a, const obs& b) {
+    return std::tie(a.patient, a.time) < std::tie(b.patient, b.time);
+  });
+  // By time, patients interleaved every few rows: a patient's time comes back after another's.
+  std::vector<obs> interleaved = by_patient_time;
+  std::stable_sort(interleaved.begin(), interleaved.end(),
+                   [](const obs& a, const obs& b) { return a.time < b.time; });
+  for (size_t i = 0; i + 3 < interleaved.size(); i += 4) {
+    std::swap(interleaved[i + 1], interleaved[i + 3]);
+  }
+  for (size_t batch : {size_t{1}, size_t{5}, size_t{17}, all.size()}) {
+    EXPECT_EQ(run(by_patient_time, batch), one_by_one) << "by patient and time, batch " << batch;
+    EXPECT_EQ(run(interleaved, batch), one_by_one) << "interleaved, batch " << batch;
   }
 }
 
