@@ -64,7 +64,8 @@ class dedup_operator final : public operator_base {
 
   status open(operator_context& ctx) override;
   void process(size_t port, const record_batch& batch, output& out) override;
-  /// Emits `batch` itself when it forwards every row of it.
+  /// Emits `batch` itself when it forwards every row of it (no duplicate, no late row) and has
+  /// at most operator_context::batch_size rows.
   void process_shared(size_t port, const batch_ptr& batch, output& out) override;
   void on_timer(const timer& t, output& out) override;
   void on_watermark(int64_t wm, output& out) override;

@@ -171,7 +171,8 @@ TEST_F(Dedup, ForwardsTheFirstRecordPerKeyWithinTtl) {
 }
 
 TEST_F(Dedup, ABatchForwardedWholePassesOnUncopied) {
-  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input(), 0, 1, 3);
+  operator_harness h(registry_, "dedup", cfg({{"ttl", str("10ms")}}), keyed_input(), 0, 1, 4);
+  const auto key = [](int i) { return std::string("k") + std::to_string(i); };
   auto all_new = rows({{p1_, int64_t{1}, 1.0}, {p2_, int64_t{2}, 2.0}}, {1000, 1000});
   h.push(0, all_new);
   ASSERT_EQ(h.batches(0).size(), 1u);
@@ -179,30 +180,35 @@ TEST_F(Dedup, ABatchForwardedWholePassesOnUncopied) {
 
   // A duplicate after forwarded rows: those rows are copied, in order, before the rest.
   h.clear_output();
-  auto with_duplicate = rows({{std::string("p3"), int64_t{3}, 3.0},
-                              {std::string("p4"), int64_t{4}, 4.0},
+  auto with_duplicate = rows({{key(3), int64_t{3}, 3.0},
+                              {key(4), int64_t{4}, 4.0},
                               {p1_, int64_t{5}, 5.0},  // A duplicate of 1000.
-                              {std::string("p5"), int64_t{6}, 6.0}},
+                              {key(5), int64_t{6}, 6.0}},
                              {2000, 2000, 2000, 2000});
   h.push(0, with_duplicate);
-  EXPECT_EQ(h.rows(0), (strings{"p3|3|3@2000", "p4|4|4@2000", "p5|6|6@2000"}));
+  EXPECT_EQ(h.rows(0), (strings{"k3|3|3@2000", "k4|4|4@2000", "k5|6|6@2000"}));
   ASSERT_EQ(h.batches(0).size(), 1u);
-  EXPECT_NE(h.batches(0)[0], with_duplicate);
-  auto expected = rows({{std::string("p3"), int64_t{3}, 3.0},
-                        {std::string("p4"), int64_t{4}, 4.0},
-                        {std::string("p5"), int64_t{6}, 6.0}},
-                       {2000, 2000, 2000});
+  auto expected =
+      rows({{key(3), int64_t{3}, 3.0}, {key(4), int64_t{4}, 4.0}, {key(5), int64_t{6}, 6.0}},
+           {2000, 2000, 2000});
   EXPECT_EQ(h.batches(0)[0]->key_hash, expected->key_hash);
 
-  // Over the batch size (3 here): split, not passed on, although nothing is dropped.
+  // A late row after a forwarded one: the same.
+  h.watermark(1500);
   h.clear_output();
-  h.push(0, rows({{std::string("p6"), int64_t{7}, 7.0},
-                  {std::string("p7"), int64_t{8}, 8.0},
-                  {std::string("p8"), int64_t{9}, 9.0},
-                  {std::string("p9"), int64_t{10}, 10.0}},
-                 {3000, 3000, 3000, 3000}));
-  EXPECT_EQ(h.rows(0), (strings{"p6|7|7@3000", "p7|8|8@3000", "p8|9|9@3000", "p9|10|10@3000"}));
-  EXPECT_EQ(h.batches(0).size(), 2u);  // 3 + 1 rows.
+  h.push(0, rows({{key(6), int64_t{7}, 7.0}, {key(7), int64_t{8}, 8.0}, {key(8), int64_t{9}, 9.0}},
+                 {3000, 1500, 3000}));
+  EXPECT_EQ(h.rows(0), (strings{"k6|7|7@3000", "k8|9|9@3000"}));
+  EXPECT_EQ(h.rows(1), strings{"k7|8|8@1500"});
+
+  // Over the batch size (4 here): split, not passed on, although nothing is dropped.
+  h.clear_output();
+  std::vector<std::vector<cell>> five;
+  for (int i = 10; i < 15; ++i) five.push_back({key(i), int64_t{i}, std::monostate{}});
+  h.push(0, rows(five, {4000, 4000, 4000, 4000, 4000}));
+  EXPECT_EQ(h.rows(0), (strings{"k10|10|null@4000", "k11|11|null@4000", "k12|12|null@4000",
+                                "k13|13|null@4000", "k14|14|null@4000"}));
+  EXPECT_EQ(h.batches(0).size(), 2u);  // 4 + 1 rows.
 }
 
 TEST_F(Dedup, AnEarlierRecordArrivingLaterIsADuplicate) {

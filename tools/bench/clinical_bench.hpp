@@ -11,8 +11,8 @@ inline constexpr const char* clinical_sepsis_watch_name = "clinical.sepsis_watch
 /// clinical.sepsis_watch: the reference graph examples/sepsis-watch.yaml (Kafka fhir.raw and
 /// hl7.raw → bronze lake → clinical_ingest → dedup → silver lake → clinical_scores → gold_scores
 /// → clinical_alerts → gold_alerts + Kafka alerts, dead letters to Kafka), checkpoints every
-/// second, on an in-process librdkafka mock cluster and an embedded cluster of two workers (a
-/// coordinator and two workers, each its own actor system, over TCP on 127.0.0.1). The graph is
+/// second, on an in-process librdkafka mock cluster and an embedded cluster (a coordinator and
+/// one worker with 32 slots, one actor system thread per core). The graph is
 /// the example file's text with its ${...} settings expanded; the benchmark changes nothing else
 /// but the settings named below.
 ///
