@@ -149,15 +149,18 @@ result<std::unique_ptr<tools::mock_kafka_cluster>> start_kafka(int fhir_partitio
                                               {"alerts.progress", 1, 1}});
 }
 
-/// An embedded cluster of one worker with a slot for each of the job's 30 subtasks (one CAF
-/// thread per core), state and checkpoints below `dir`. One worker is how a single 2-core
-/// machine is deployed; two workers on the same two cores (as vigil-demo runs) cost 10-15% more
-/// CPU, for batches serialized over loopback TCP and twice the scheduler threads (BENCHMARKS.md).
+/// An embedded cluster of one worker with a slot for each of the job's 30 subtasks and two
+/// actor system threads per core (the worker's `--threads`), state and checkpoints below `dir`.
+/// One worker is how a single machine is deployed: two workers on the same two cores (as
+/// vigil-demo runs) spend 10-15% more CPU on batches serialized over loopback TCP. Two threads
+/// per core: subtasks block their thread in checkpoint file I/O (fsync, file creation), and with
+/// one thread per core the alert path waits behind them (BENCHMARKS.md, "2026-11-23, later").
 result<std::unique_ptr<embedded_cluster>> start_cluster(const fs::path& dir) {
   static const operator_registry registry = make_builtin_registry();
   embedded_cluster_options co;
   co.workers = 1;
   co.slots_per_worker = 32;
+  co.threads_per_worker = 2 * std::max(2u, std::thread::hardware_concurrency());
   co.state_dir = dir / "state";
   co.checkpoint_dir = dir / "checkpoints";
   return embedded_cluster::start(co, registry);
@@ -445,6 +448,7 @@ struct alert_visibility {
   uint64_t duplicates = 0;           ///< Open alerts of a measured trigger seen again.
   uint64_t unreadable = 0;
   uint64_t markers = 0;
+  std::unordered_set<int64_t> seen;  ///< Event times of the measured triggers seen.
 };
 
 /// Reads the alerts topic (and, for exactly_once, alerts.progress) on its own thread and takes
@@ -501,10 +505,12 @@ class alert_tracker {
   alert_tracker& operator=(const alert_tracker&) = delete;
 
  private:
-  /// An alert waiting for its epoch's marker: event time and action.
+  /// An alert waiting for its epoch's marker: event time, action, and where it was read.
   struct pending_alert {
     int64_t event_time_us;
     bool open;
+    int32_t partition;
+    int64_t offset;
   };
   struct epoch_entry {
     bool committed = false;
@@ -537,7 +543,7 @@ class alert_tracker {
       ++v_.unreadable;
       return;
     }
-    const pending_alert a{*when, j.value("action", "") == "open"};
+    const pending_alert a{*when, j.value("action", "") == "open", m->partition, m->offset};
     if (!exactly_once_) return visible(a, t);
     rd_kafka_headers_t* headers = nullptr;
     rd_kafka_message_headers(m, &headers);
@@ -593,10 +599,18 @@ class alert_tracker {
     }
     ++v_.measured_alerts;
     if (!a.open) return;
-    if (!seen_.insert(a.event_time_us).second) {
+    const auto [first, inserted] = first_read_.try_emplace(a.event_time_us, a.partition, a.offset);
+    if (!inserted) {
       ++v_.duplicates;
+      std::fprintf(stderr,
+                   "%s: the open alert of the trigger at %lld us was visible again: alerts "
+                   "partition %d offset %lld, first read at partition %d offset %lld\n",
+                   clinical_sepsis_watch_name, static_cast<long long>(a.event_time_us), a.partition,
+                   static_cast<long long>(a.offset), first->second.first,
+                   static_cast<long long>(first->second.second));
       return;
     }
+    v_.seen.insert(a.event_time_us);
     v_.latencies_ms.push_back(static_cast<double>(t - a.event_time_us) / 1000.0);
     if (v_.latencies_ms.size() >= triggers_) {
       all_visible_ = true;
@@ -617,7 +631,8 @@ class alert_tracker {
   uint64_t triggers_ = 0;
   bool all_visible_ = false;
   alert_visibility v_;
-  std::unordered_set<int64_t> seen_;
+  /// Where each measured trigger's open alert was first read (partition, offset).
+  std::unordered_map<int64_t, std::pair<int32_t, int64_t>> first_read_;
   // Owned by the consumer thread.
   std::unordered_map<std::string, epoch_entry> epochs_;
 };
@@ -625,8 +640,9 @@ class alert_tracker {
 /// What the feed sent.
 struct feed {
   uint64_t warmup_patients = 0;
-  uint64_t patients = 0;  ///< Measured ones; each sends one trigger.
-  double seconds = 0;     ///< From the first to the last measured observation.
+  uint64_t patients = 0;          ///< Measured ones; each sends one trigger.
+  std::vector<int64_t> triggers;  ///< The event time of each measured patient's trigger.
+  double seconds = 0;             ///< From the first to the last measured observation.
   std::string error;
 };
 
@@ -643,7 +659,9 @@ feed send_feed(rd_kafka_t* producer, uint64_t patients, alert_tracker& tracker,
   row.values.fill(std::numeric_limits<double>::quiet_NaN());
   row.values[heart_rate_column] = 80;
   row.values[resp_rate_column] = 30;
+  int64_t last_sent_us = 0;
   auto send = [&](size_t column, int64_t iculos, int64_t event_time_us) {
+    last_sent_us = event_time_us;
     row.iculos = iculos;
     msg.clear();
     replay::append_fhir_observation(msg, {id, &row, event_time_us}, column);
@@ -696,6 +714,7 @@ feed send_feed(rd_kafka_t* producer, uint64_t patients, alert_tracker& tracker,
       return f;
     }
     if (!patient("lat" + std::to_string(p))) return f;
+    f.triggers.push_back(last_sent_us);
     ++f.patients;
   }
   f.seconds = seconds_since(first);
@@ -776,6 +795,13 @@ status run_latency(const std::string& mode, double scale, const fs::path& dir) {
     return make_error(errc::internal, mode + ": " + why);
   }
   const uint64_t visible = v.latencies_ms.size();
+  for (size_t p = 0, reported = 0; p < f.triggers.size() && reported < 10; ++p) {
+    if (v.seen.count(f.triggers[p]) != 0) continue;
+    ++reported;
+    std::fprintf(stderr, "%s %s: no open alert of patient lat%zu's trigger at %lld us\n",
+                 clinical_sepsis_watch_name, mode.c_str(), p,
+                 static_cast<long long>(f.triggers[p]));
+  }
   double mean = 0;
   for (double l : v.latencies_ms) mean += l;
   if (visible > 0) mean /= static_cast<double>(visible);

@@ -12,7 +12,7 @@ inline constexpr const char* clinical_sepsis_watch_name = "clinical.sepsis_watch
 /// hl7.raw → bronze lake → clinical_ingest → dedup → silver lake → clinical_scores → gold_scores
 /// → clinical_alerts → gold_alerts + Kafka alerts, dead letters to Kafka), checkpoints every
 /// second, on an in-process librdkafka mock cluster and an embedded cluster (a coordinator and
-/// one worker with 32 slots, one actor system thread per core). The graph is
+/// one worker with 32 slots, two actor system threads per core). The graph is
 /// the example file's text with its ${...} settings expanded; the benchmark changes nothing else
 /// but the settings named below.
 ///
