@@ -53,6 +53,42 @@ class ClinicalScores : public ::testing::Test {
     return make_rows(schema_, r, times, {0});
   }
 
+  /// Pushes `input` in batches of `batch` rows.
+  void push_in_batches(operator_harness& h, const std::vector<obs>& input, size_t batch) {
+    for (size_t i = 0; i < input.size(); i += batch) {
+      h.push(0, rows(std::vector<obs>(input.begin() + static_cast<std::ptrdiff_t>(i),
+                                      input.begin() + static_cast<std::ptrdiff_t>(
+                                                          std::min(input.size(), i + batch)))));
+    }
+  }
+
+  /// `per_patient` random observations of p1, p2 and p3: one of the first `codes` codes of a
+  /// fixed list, at one of `times` times 10 minutes apart from t0, final or corrected, under one
+  /// of three message ids. After every `dropped_every`-th (0: never) a row of an unused code at
+  /// the same time.
+  static std::vector<obs> random_observations(std::mt19937& gen, int per_patient, size_t codes,
+                                              int times, int dropped_every = 0) {
+    static const char* code_list[] = {"8867-4", "9279-1", "8480-6", "8310-5", "2708-6",
+                                      "3150-0", "9269-2", "2524-7", "6690-2", "777-3",
+                                      "2160-0", "1975-2", "2703-7", "8478-0"};
+    static const double value_list[] = {95,  23, 99,  38.4, 92,  0.4, 14,
+                                        2.5, 13, 140, 1.5,  2.2, 70,  65};
+    std::vector<obs> all;
+    for (const std::string p : {"p1", "p2", "p3"}) {
+      for (int i = 0; i < per_patient; ++i) {
+        const size_t c = gen() % codes;
+        all.push_back(
+            {p, code_list[c], value_list[c] + static_cast<double>(gen() % 5),
+             t0 + static_cast<int64_t>(gen() % static_cast<unsigned>(times)) * 10 * minute,
+             gen() % 4 == 0 ? "corrected" : "final", "M" + std::to_string(gen() % 3)});
+        if (dropped_every != 0 && i % dropped_every == 0) {
+          all.push_back({p, "0000-0", 1, all.back().time});
+        }
+      }
+    }
+    return all;
+  }
+
   std::unique_ptr<operator_harness> harness(const config_map& c = {}) {
     return std::make_unique<operator_harness>(registry_, "clinical_scores", c, input());
   }
@@ -232,26 +268,11 @@ TEST_F(ClinicalScores, CorrectionsReplaceTheValueTheyCorrectInAnyArrivalOrder) {
 }
 
 TEST_F(ClinicalScores, ShuffledArrivalGivesIdenticalRecords) {
-  std::vector<obs> all;
-  const char* codes[] = {"8867-4", "9279-1", "8480-6", "8310-5", "2708-6", "3150-0", "9269-2",
-                         "2524-7", "6690-2", "777-3",  "2160-0", "1975-2", "2703-7", "8478-0"};
-  const double values[] = {95, 23, 99, 38.4, 92, 0.4, 14, 2.5, 13, 140, 1.5, 2.2, 70, 65};
   std::mt19937 gen(42);
-  for (const std::string p : {"p1", "p2", "p3"}) {
-    for (int i = 0; i < 40; ++i) {
-      const size_t c = gen() % 14;
-      all.push_back({p, codes[c], values[c] + static_cast<double>(gen() % 5),
-                     t0 + static_cast<int64_t>(gen() % 12) * 10 * minute,
-                     gen() % 4 == 0 ? "corrected" : "final", "M" + std::to_string(gen() % 3)});
-    }
-  }
-  const auto run = [&](std::vector<obs> input, size_t batch) {
+  const std::vector<obs> all = random_observations(gen, 40, 14, 12);
+  const auto run = [&](const std::vector<obs>& input, size_t batch) {
     auto h = harness();
-    for (size_t i = 0; i < input.size(); i += batch) {
-      h->push(0, rows(std::vector<obs>(input.begin() + static_cast<std::ptrdiff_t>(i),
-                                       input.begin() + static_cast<std::ptrdiff_t>(
-                                                           std::min(input.size(), i + batch)))));
-    }
+    push_in_batches(*h, input, batch);
     h->watermark(t0 + 55 * minute);
     h->watermark(t0 + 3 * hour);
     h->finish();
@@ -269,28 +290,12 @@ TEST_F(ClinicalScores, ShuffledArrivalGivesIdenticalRecords) {
 TEST_F(ClinicalScores, RowsOfOneTimeInARowGiveTheRecordsOfOneByOne) {
   // Consecutive rows of one patient and time share one read and one write of their pending
   // blob (a measurement's observations arrive together); the records must not change.
-  std::vector<obs> all;
-  const char* codes[] = {"8867-4", "9279-1", "8480-6", "8310-5", "2708-6", "3150-0", "2524-7"};
-  const double values[] = {95, 23, 99, 38.4, 92, 0.4, 2.5};
   std::mt19937 gen(11);
-  for (const std::string p : {"p1", "p2", "p3"}) {
-    for (int i = 0; i < 60; ++i) {
-      const size_t c = gen() % 7;
-      all.push_back({p, codes[c], values[c] + static_cast<double>(gen() % 5),
-                     t0 + static_cast<int64_t>(gen() % 6) * 10 * minute,
-                     gen() % 4 == 0 ? "corrected" : "final", "M" + std::to_string(gen() % 3)});
-      if (i % 4 == 0) {  // Dropped rows (a code the scores do not use) inside the runs.
-        all.push_back({p, "0000-0", 1, all.back().time});
-      }
-    }
-  }
+  // Dropped rows (a code the scores do not use) inside the runs.
+  const std::vector<obs> all = random_observations(gen, 60, 8, 6, 4);
   const auto run = [&](const std::vector<obs>& input, size_t batch) {
     auto h = harness();
-    for (size_t i = 0; i < input.size(); i += batch) {
-      h->push(0, rows(std::vector<obs>(input.begin() + static_cast<std::ptrdiff_t>(i),
-                                       input.begin() + static_cast<std::ptrdiff_t>(
-                                                           std::min(input.size(), i + batch)))));
-    }
+    push_in_batches(*h, input, batch);
     h->watermark(t0 + 3 * hour);
     h->finish();
     return h->rows(0);
@@ -377,11 +382,7 @@ TEST_F(ClinicalScores, DuplicatesAtOneTimeKeepTheDocumentedWinnerInAnyOrder) {
     std::shuffle(order.begin(), order.end(), gen);
     auto h = harness();
     const size_t batch = 1 + static_cast<size_t>(round) % 4;
-    for (size_t i = 0; i < order.size(); i += batch) {
-      h->push(0, rows(std::vector<obs>(order.begin() + static_cast<std::ptrdiff_t>(i),
-                                       order.begin() + static_cast<std::ptrdiff_t>(
-                                                           std::min(order.size(), i + batch)))));
-    }
+    push_in_batches(*h, order, batch);
     h->watermark(t0);
     auto recs = records(*h);
     ASSERT_EQ(recs.size(), 1u) << "round " << round;
