@@ -152,7 +152,7 @@ result<std::unique_ptr<tools::mock_kafka_cluster>> start_kafka(int fhir_partitio
 /// An embedded cluster of one worker with a slot for each of the job's 30 subtasks and two
 /// actor system threads per core (the worker's `--threads`), state and checkpoints below `dir`.
 /// One worker is how a single machine is deployed: two workers on the same two cores (as
-/// vigil-demo runs) spend 10-15% more CPU on batches serialized over loopback TCP. Two threads
+/// vigil-demo runs) spend 15-20% more CPU on batches serialized over loopback TCP. Two threads
 /// per core: subtasks block their thread in checkpoint file I/O (fsync, file creation), and with
 /// one thread per core the alert path waits behind them (BENCHMARKS.md, "2026-11-23, later").
 result<std::unique_ptr<embedded_cluster>> start_cluster(const fs::path& dir) {
