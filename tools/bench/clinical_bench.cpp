@@ -680,14 +680,18 @@ feed send_feed(rd_kafka_t* producer, uint64_t patients, alert_tracker& tracker,
     rd_kafka_poll(producer, 0);
     return true;
   };
+  // Event times are the wall clock, but strictly increasing: the tracker tells triggers apart
+  // by event time, and a wall clock that steps back (a paused and resumed VM) could give two
+  // triggers the same microsecond.
+  const auto event_time = [&] { return std::max(wall_us(), last_sent_us + 1); };
   // One patient: two observations, one gap apart.
   auto next = std::chrono::steady_clock::now();
   auto patient = [&](const std::string& name) {
     id = name;
-    if (!send(heart_rate_column, 0, wall_us())) return false;
+    if (!send(heart_rate_column, 0, event_time())) return false;
     next += gap;
     std::this_thread::sleep_until(next);
-    if (!send(resp_rate_column, 1, wall_us())) return false;
+    if (!send(resp_rate_column, 1, event_time())) return false;
     next += gap;
     std::this_thread::sleep_until(next);
     return true;
