@@ -26,7 +26,6 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -448,7 +447,9 @@ struct alert_visibility {
   uint64_t duplicates = 0;           ///< Open alerts of a measured trigger seen again.
   uint64_t unreadable = 0;
   uint64_t markers = 0;
-  std::unordered_set<int64_t> seen;  ///< Event times of the measured triggers seen.
+  /// Per measured trigger seen (its event time): where its open alert was first read
+  /// (partition, offset).
+  std::unordered_map<int64_t, std::pair<int32_t, int64_t>> first_read;
 };
 
 /// Reads the alerts topic (and, for exactly_once, alerts.progress) on its own thread and takes
@@ -599,7 +600,8 @@ class alert_tracker {
     }
     ++v_.measured_alerts;
     if (!a.open) return;
-    const auto [first, inserted] = first_read_.try_emplace(a.event_time_us, a.partition, a.offset);
+    const auto [first, inserted] =
+        v_.first_read.try_emplace(a.event_time_us, a.partition, a.offset);
     if (!inserted) {
       ++v_.duplicates;
       std::fprintf(stderr,
@@ -610,7 +612,6 @@ class alert_tracker {
                    static_cast<long long>(first->second.second));
       return;
     }
-    v_.seen.insert(a.event_time_us);
     v_.latencies_ms.push_back(static_cast<double>(t - a.event_time_us) / 1000.0);
     if (v_.latencies_ms.size() >= triggers_) {
       all_visible_ = true;
@@ -631,8 +632,6 @@ class alert_tracker {
   uint64_t triggers_ = 0;
   bool all_visible_ = false;
   alert_visibility v_;
-  /// Where each measured trigger's open alert was first read (partition, offset).
-  std::unordered_map<int64_t, std::pair<int32_t, int64_t>> first_read_;
   // Owned by the consumer thread.
   std::unordered_map<std::string, epoch_entry> epochs_;
 };
@@ -800,7 +799,7 @@ status run_latency(const std::string& mode, double scale, const fs::path& dir) {
   }
   const uint64_t visible = v.latencies_ms.size();
   for (size_t p = 0, reported = 0; p < f.triggers.size() && reported < 10; ++p) {
-    if (v.seen.count(f.triggers[p]) != 0) continue;
+    if (v.first_read.count(f.triggers[p]) != 0) continue;
     ++reported;
     std::fprintf(stderr, "%s %s: no open alert of patient lat%zu's trigger at %lld us\n",
                  clinical_sepsis_watch_name, mode.c_str(), p,
