@@ -56,9 +56,9 @@ constexpr uint64_t throughput_observations = 2'000'000;
 constexpr int throughput_partitions = 64;
 /// Partitions of fhir.raw in the latency case, as in vigil-demo.
 constexpr int latency_partitions = 4;
-/// Messages the throughput feeder may be ahead of the bronze table (~600 bytes each: ~2 MB per
-/// partition).
-constexpr uint64_t backlog_limit = 200'000;
+/// Messages the throughput feeder may be ahead of the job's Kafka source (~600 bytes each: ~2.8 MB
+/// per partition).
+constexpr uint64_t backlog_limit = 300'000;
 /// The throughput feeder's linger.ms (see run_throughput).
 constexpr auto feeder_linger = std::chrono::milliseconds(50);
 constexpr double target_observations_per_second = 200'000;
@@ -207,6 +207,23 @@ std::string operator_costs_json(std::string_view job) {
   return out.dump();
 }
 
+/// The records the subtasks of operator `op` of job `job` have emitted so far, read from this
+/// process's metrics (0 before the job starts).
+uint64_t operator_records_out(std::string_view job, std::string_view op) {
+  double sum = 0;
+  for (const prometheus::MetricFamily& family : metrics::family().operator_records_out.Collect()) {
+    for (const prometheus::ClientMetric& m : family.metric) {
+      bool match_job = false, match_op = false;
+      for (const auto& l : m.label) {
+        if (l.name == "job") match_job = l.value == job;
+        if (l.name == "operator") match_op = l.value == op;
+      }
+      if (match_job && match_op) sum += m.counter.value;
+    }
+  }
+  return static_cast<uint64_t>(sum);
+}
+
 /// The records in the first `partitions` partitions of `topic` (high minus low watermark).
 result<uint64_t> count_topic(const std::string& bootstrap, const char* topic, int partitions) {
   auto c = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
@@ -251,8 +268,8 @@ result<std::vector<replay::patient_stay>> replicated_stays(uint64_t observations
   return stays;
 }
 
-/// Sends to `inner` while at most backlog_limit messages are ahead of `consumed()` (the rows of
-/// the bronze table); waits otherwise.
+/// Sends to `inner` while at most backlog_limit messages are ahead of `consumed()` (the messages
+/// the job has read); waits otherwise.
 class throttled_output final : public replay::message_output {
  public:
   throttled_output(std::unique_ptr<replay::message_output> inner,
@@ -264,7 +281,7 @@ class throttled_output final : public replay::message_output {
     if (sent >= consumed_seen_ + backlog_limit) {
       const auto deadline = std::chrono::steady_clock::now() + stall_limit;
       mark_blocked();
-      // The bronze table grows once per checkpoint and tells no one: it is polled.
+      // The job's progress is a metric: it is polled.
       while (sent >= consumed_seen_ + backlog_limit) {
         if (stop_.load()) return make_error(errc::failed_precondition, "feeding stopped");
         if (std::chrono::steady_clock::now() > deadline) {
@@ -329,16 +346,28 @@ status run_throughput(double scale, const fs::path& dir) {
   if (!kafka) return with_context("mock Kafka: ", kafka.err());
   const std::string bootstrap = (*kafka)->bootstrap();
 
+  auto graph = bench_graph({{"VIGIL_KAFKA", bootstrap},
+                            {"VIGIL_LAKE", (dir / "lake").string()},
+                            {"VIGIL_PSEUDONYM_KEY_FILE", key_file.string()},
+                            {"VIGIL_ALERTS_MODE", "exactly_once"},
+                            {"VIGIL_KAFKA_FETCH_WAIT_MS", "10"}},
+                           "");
+  if (!graph) return graph.err();
+
   // The mock broker keeps only ~5 MB per partition (it drops the oldest messages), so the
-  // feeder stays at most backlog_limit messages ahead of the bronze table: it pre-loads that
-  // many before the job starts, then tops up while the job reads.
+  // feeder stays at most backlog_limit messages ahead of what the job has read (its Kafka
+  // source's records out): it pre-loads that many before the job starts, then tops up while the
+  // job reads. Not ahead of the bronze table: that commits once per checkpoint, and a limit on it
+  // left the job without input for part of every checkpoint interval (BENCHMARKS.md,
+  // "2026-11-23, session 10").
   const fs::path bronze = dir / "lake" / "bronze_messages";
   // The feeder batches more than a live sender (linger 50 ms, not 5): the job always has a
   // backlog, so this adds no latency, and the mock broker, which finds a fetch's offset by
   // walking the partition's list of message sets, walks fewer of them.
   auto output = replay::kafka_output::connect(bootstrap, "fhir.raw", 60s, feeder_linger);
   if (!output) return output.err();
-  throttled_output feeder(std::move(*output), [&] { return demo::delta_table_rows(bronze); });
+  throttled_output feeder(std::move(*output),
+                          [&] { return operator_records_out(graph->name(), "fhir_in"); });
   replay::replay_options ro;
   ro.format = replay::message_format::fhir;
   ro.base_time = *parse_timestamp_iso("2026-01-01T00:00:00Z");
@@ -355,13 +384,6 @@ status run_throughput(double scale, const fs::path& dir) {
   const double preload_seconds = seconds_since(load_start);
   const uint64_t preloaded = feeder.sent();
 
-  auto graph = bench_graph({{"VIGIL_KAFKA", bootstrap},
-                            {"VIGIL_LAKE", (dir / "lake").string()},
-                            {"VIGIL_PSEUDONYM_KEY_FILE", key_file.string()},
-                            {"VIGIL_ALERTS_MODE", "exactly_once"},
-                            {"VIGIL_KAFKA_FETCH_WAIT_MS", "10"}},
-                           "");
-  if (!graph) return graph.err();
   auto cluster = start_cluster(dir);
   if (!cluster) return with_context("embedded cluster: ", cluster.err());
   cluster_coordinator& coordinator = (*cluster)->coordinator();
