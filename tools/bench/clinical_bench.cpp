@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -56,9 +57,10 @@ constexpr uint64_t throughput_observations = 2'000'000;
 constexpr int throughput_partitions = 64;
 /// Partitions of fhir.raw in the latency case, as in vigil-demo.
 constexpr int latency_partitions = 4;
-/// Messages the throughput feeder may be ahead of the job's Kafka source (~600 bytes each: ~2.8 MB
-/// per partition).
-constexpr uint64_t backlog_limit = 300'000;
+/// Messages the throughput feeder may be ahead of the job's Kafka source (~600 bytes each: ~1.4 MB
+/// per partition, under a third of what the mock broker keeps). The job reads it in under a
+/// second, and the feeder tops it up every 20 ms.
+constexpr uint64_t backlog_limit = 150'000;
 /// The throughput feeder's linger.ms (see run_throughput).
 constexpr auto feeder_linger = std::chrono::milliseconds(50);
 constexpr double target_observations_per_second = 200'000;
@@ -77,6 +79,8 @@ constexpr double target_p99_exactly_once_ms = checkpoint_interval_ms + 250;
 constexpr auto warmup_limit = 60s;
 /// How long after the last measured observation every alert must be visible.
 constexpr auto drain_limit = 10s + std::chrono::milliseconds(checkpoint_interval_ms);
+/// How long the throughput job may go without reading a message before the case fails.
+constexpr auto read_stall_limit = 30s;
 /// How long the throughput job may take to read what was loaded.
 constexpr auto read_limit = 600s;
 constexpr int consumer_poll_ms = 20;
@@ -207,21 +211,31 @@ std::string operator_costs_json(std::string_view job) {
   return out.dump();
 }
 
-/// The records the subtasks of operator `op` of job `job` have emitted so far, read from this
-/// process's metrics (0 before the job starts).
-uint64_t operator_records_out(std::string_view job, std::string_view op) {
+/// The sum over the subtasks of operator `op` of job `job` of a counter or gauge family, read
+/// from this process's metrics (0 before the job starts).
+template <class Metric>
+double operator_metric_sum(prometheus::Family<Metric>& family, std::string_view job,
+                           std::string_view op) {
   double sum = 0;
-  for (const prometheus::MetricFamily& family : metrics::family().operator_records_out.Collect()) {
-    for (const prometheus::ClientMetric& m : family.metric) {
+  for (const prometheus::MetricFamily& f : family.Collect()) {
+    for (const prometheus::ClientMetric& m : f.metric) {
       bool match_job = false, match_op = false;
       for (const auto& l : m.label) {
         if (l.name == "job") match_job = l.value == job;
         if (l.name == "operator") match_op = l.value == op;
       }
-      if (match_job && match_op) sum += m.counter.value;
+      if (match_job && match_op) {
+        sum += std::is_same_v<Metric, prometheus::Gauge> ? m.gauge.value : m.counter.value;
+      }
     }
   }
-  return static_cast<uint64_t>(sum);
+  return sum;
+}
+
+/// The records the subtasks of operator `op` of job `job` have emitted so far.
+uint64_t operator_records_out(std::string_view job, std::string_view op) {
+  return static_cast<uint64_t>(
+      operator_metric_sum(metrics::family().operator_records_out, job, op));
 }
 
 /// The records in the first `partitions` partitions of `topic` (high minus low watermark).
@@ -395,8 +409,10 @@ status run_throughput(double scale, const fs::path& dir) {
   double read_seconds = 0;
   std::string operator_costs;
   std::optional<replay::replay_counts> counts;
+  uint64_t read = 0;
+  auto read_changed = started;
   for (;;) {
-    auto j = coordinator.wait(job->id, 100ms);
+    auto j = coordinator.wait(job->id, 20ms);
     if (!j) return j.err();
     if (j->state != job_state::running && j->state != job_state::pending) {
       feeder.stop();
@@ -408,8 +424,25 @@ status run_throughput(double scale, const fs::path& dir) {
       if (!c) return with_context("feeding fhir.raw: ", c.err());
       counts = *c;
     }
-    if (j->state == job_state::running && counts &&
-        demo::delta_table_rows(bronze) >= counts->messages) {
+    if (const uint64_t now_read = operator_records_out(graph->name(), "fhir_in");
+        now_read != read) {
+      read = now_read;
+      read_changed = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - read_changed > read_stall_limit) {
+      feeder.stop();
+      // A lag of 0 with messages unread: the broker dropped them before the job read them.
+      // Otherwise the job has input and does not read it.
+      const double lag =
+          operator_metric_sum(metrics::family().kafka_consumer_lag, graph->name(), "fhir_in");
+      return make_error(errc::failed_precondition,
+                        "the job read nothing for " + std::to_string(read_stall_limit.count()) +
+                            " s: " + std::to_string(read) + " messages read, " +
+                            std::to_string(feeder.sent()) + " sent, consumer lag " +
+                            std::to_string(static_cast<uint64_t>(lag)) +
+                            "; operators: " + operator_costs_json(graph->name()));
+    }
+    // Every message read: the job is drained, so its end is its final checkpoint's commit.
+    if (j->state == job_state::running && counts && read >= counts->messages) {
       read_seconds = seconds_since(started);
       operator_costs = operator_costs_json(graph->name());
       VIGIL_TRY(coordinator.end_input(job->id));
@@ -438,6 +471,14 @@ status run_throughput(double scale, const fs::path& dir) {
   const double seconds = seconds_since(started);
   const double cpu = cpu_seconds() - cpu0;
 
+  // A drain that began early (a restart replays from a checkpoint and counts again) would show
+  // as missing rows: the figures stand only for a complete bronze table.
+  if (const uint64_t bronze_rows = demo::delta_table_rows(bronze);
+      bronze_rows != counts->messages) {
+    return make_error(errc::internal, "the bronze table holds " + std::to_string(bronze_rows) +
+                                          " rows after the job finished, not the " +
+                                          std::to_string(counts->messages) + " messages sent");
+  }
   std::string rows;
   for (const char* t : tables) {
     rows += std::string(rows.empty() ? "" : ",") + "\"" + t +
