@@ -455,6 +455,18 @@ class lake_sink_factory final : public operator_factory {
       return config_reader::key_error("codec",
                                       "expected zstd, snappy or none, got '" + *codec + "'");
     }
+    if (r.get("zstd_level") != nullptr && p->options.codec != lake::parquet_codec::zstd) {
+      return config_reader::key_error("zstd_level", "applies only to codec zstd, not " + *codec);
+    }
+    auto level = r.int_or("zstd_level", p->options.zstd_level);
+    if (!level) return level.err();
+    if (*level < 1 || *level > lake::parquet_writer_options::max_zstd_level) {
+      return config_reader::key_error(
+          "zstd_level", "must be between 1 and " +
+                            std::to_string(lake::parquet_writer_options::max_zstd_level) +
+                            ", got " + std::to_string(*level));
+    }
+    p->options.zstd_level = static_cast<int>(*level);
     auto rows = r.int_or("max_file_rows", 1'000'000);
     if (!rows) return rows.err();
     if (*rows < 1) return config_reader::key_error("max_file_rows", "must be at least 1");

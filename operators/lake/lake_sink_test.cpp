@@ -79,6 +79,22 @@ class LakeSinkRestore : public ::testing::Test {
   schema_ptr schema_ = make_schema({{"seq", type_id::int64, false}});
 };
 
+TEST_F(LakeSinkRestore, ZstdLevelIsCheckedAndAppliesOnlyToZstd) {
+  const auto plan_error = [&](config_map c) {
+    c.emplace_back("path", str((dir_ / "table").string()));
+    auto p = operator_harness::try_plan(registry_, "lake_sink", c, {{schema_, {}}});
+    return p.ok() ? std::string("<ok>") : p.err().message;
+  };
+  EXPECT_EQ(plan_error(cfg({{"zstd_level", testing::num(1)}})), "<ok>");
+  EXPECT_EQ(plan_error(cfg({{"codec", str("zstd")}, {"zstd_level", testing::num(19)}})), "<ok>");
+  EXPECT_EQ(plan_error(cfg({{"zstd_level", testing::num(0)}})),
+            "config.zstd_level: must be between 1 and 19, got 0");
+  EXPECT_EQ(plan_error(cfg({{"zstd_level", testing::num(20)}})),
+            "config.zstd_level: must be between 1 and 19, got 20");
+  EXPECT_EQ(plan_error(cfg({{"codec", str("snappy")}, {"zstd_level", testing::num(1)}})),
+            "config.zstd_level: applies only to codec zstd, not snappy");
+}
+
 TEST_F(LakeSinkRestore, ASecondRescaledRestoreOfOneCheckpointWritesWhatTheFirstDidNotFinish) {
   // The old job, parallelism 2: checkpoint 5 commits 200 rows.
   std::vector<std::string> states;

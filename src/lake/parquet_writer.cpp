@@ -238,7 +238,7 @@ const char* to_string(parquet_codec codec) {
 
 /// Compresses page bodies with the file's codec.
 struct parquet_writer::page_compressor {
-  explicit page_compressor(parquet_codec codec) : codec_(codec) {}
+  page_compressor(parquet_codec codec, int zstd_level) : codec_(codec), zstd_level_(zstd_level) {}
   ~page_compressor() { ZSTD_freeCCtx(zstd_); }
   page_compressor(const page_compressor&) = delete;
   page_compressor& operator=(const page_compressor&) = delete;
@@ -260,7 +260,7 @@ struct parquet_writer::page_compressor {
     }
     out.resize(ZSTD_compressBound(in.size()));
     const size_t n =
-        ZSTD_compressCCtx(zstd_, out.data(), out.size(), in.data(), in.size(), ZSTD_CLEVEL_DEFAULT);
+        ZSTD_compressCCtx(zstd_, out.data(), out.size(), in.data(), in.size(), zstd_level_);
     if (ZSTD_isError(n)) {
       return make_error(errc::internal, std::string("zstd: ") + ZSTD_getErrorName(n));
     }
@@ -269,6 +269,7 @@ struct parquet_writer::page_compressor {
   }
 
   parquet_codec codec_;
+  int zstd_level_;
   ZSTD_CCtx* zstd_ = nullptr;
 };
 
@@ -474,6 +475,11 @@ status validate(const schema_ptr& schema, const parquet_writer_options& o) {
     return bad("options.codec must be uncompressed, snappy or zstd, got value " +
                std::to_string(static_cast<int>(o.codec)));
   }
+  if (o.zstd_level < 1 || o.zstd_level > parquet_writer_options::max_zstd_level) {
+    return bad("options.zstd_level must be between 1 and " +
+               std::to_string(parquet_writer_options::max_zstd_level) + ", got " +
+               std::to_string(o.zstd_level));
+  }
   if (o.page_bytes == 0 || o.page_bytes > parquet_writer_options::max_page_bytes) {
     return bad("options.page_bytes must be between 1 and " +
                std::to_string(parquet_writer_options::max_page_bytes) + ", got " +
@@ -532,7 +538,7 @@ parquet_writer::parquet_writer(std::string path, int fd, schema_ptr schema,
       fd_(fd),
       schema_(std::move(schema)),
       options_(std::move(options)),
-      compressor_(std::make_unique<page_compressor>(options_.codec)) {
+      compressor_(std::make_unique<page_compressor>(options_.codec, options_.zstd_level)) {
   for (const field& f : schema_->fields()) {
     columns_.push_back(std::make_unique<column_writer>(f, options_, *compressor_));
   }

@@ -22,6 +22,9 @@ const char* to_string(parquet_codec codec);
 
 struct parquet_writer_options {
   parquet_codec codec = parquet_codec::snappy;
+  /// ZSTD's compression level when `codec` is zstd: from 1 (fastest) to max_zstd_level
+  /// (smallest). 3 is ZSTD's own default.
+  int zstd_level = 3;
   /// A row group is closed once its encoded, uncompressed column data (page headers, levels
   /// and values) reaches this many bytes. Between 1 and max_row_group_bytes.
   size_t row_group_bytes = size_t{128} << 20;
@@ -31,6 +34,7 @@ struct parquet_writer_options {
   /// Written to the footer's key_value_metadata in this order (keys must not be empty).
   std::vector<std::pair<std::string, std::string>> key_value_metadata;
 
+  static constexpr int max_zstd_level = 19;
   static constexpr size_t max_page_bytes = size_t{1} << 30;
   static constexpr size_t max_row_group_bytes = size_t{1} << 40;
 };

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -246,6 +248,45 @@ TEST_P(parquet_codec_test, pages_decode_to_the_written_rows) {
       EXPECT_LT(page_uncompressed, meta[6].i);  // The headers count too.
     }
   }
+}
+
+TEST_F(parquet_writer_test, zstd_level_sets_the_compression_of_the_pages) {
+  const schema_ptr s = make_schema({{"raw", type_id::string, false}});
+  batch_builder b(s);
+  // Eight words each from a small vocabulary, in a fixed pseudo-random order: text that a
+  // harder search compresses better.
+  const char* words[] = {"heart",      "rate",      "oxygen",      "saturation",  "blood",
+                         "pressure",   "systolic",  "temperature", "respiratory", "lactate",
+                         "creatinine", "platelets", "bilirubin",   "glucose",     "final",
+                         "amended",    "patient",   "encounter",   "observation", "mean"};
+  std::mt19937 rng(1);
+  std::vector<std::string> messages;
+  for (int r = 0; r < 5000; ++r) {
+    std::string m;
+    for (int w = 0; w < 8; ++w) m += std::string(w ? " " : "") + words[rng() % std::size(words)];
+    messages.push_back(m);
+    b.col(0).push_string(m);
+    b.end_row(r);
+  }
+  const batch_ptr batch = b.finish();
+  std::map<int, int64_t> compressed;  // By level: the column chunk's compressed size.
+  for (int level : {1, 3, 19}) {
+    const std::string name = "zstd-" + std::to_string(level);
+    parquet_writer_options o = make_options(parquet_codec::zstd);
+    o.zstd_level = level;
+    write(name, s, {batch}, o);
+    const std::string file = testing::read_file_bytes(path(name));
+    const thrift_value footer = testing::read_footer(file);
+    const thrift_value& meta = footer[4].items.at(0)[1].items.at(0)[3];
+    const auto pages = testing::read_chunk_pages(file, meta[9].i, meta[7].i,
+                                                 static_cast<int>(meta[1].i), 6, false);
+    ASSERT_EQ(pages.size(), 1u);
+    EXPECT_EQ(pages[0].values, messages);
+    compressed[level] = meta[7].i;
+  }
+  // Higher levels search harder for matches: fewer bytes for the same text.
+  EXPECT_LT(compressed[3], compressed[1]);
+  EXPECT_LT(compressed[19], compressed[3]);
 }
 
 INSTANTIATE_TEST_SUITE_P(codecs, parquet_codec_test,
@@ -501,6 +542,13 @@ TEST_F(parquet_writer_test, refuses_bad_options_naming_the_option) {
             std::string::npos);
   EXPECT_NE(message(make_options(static_cast<parquet_codec>(9))).find("options.codec"),
             std::string::npos);
+  for (int level : {0, parquet_writer_options::max_zstd_level + 1}) {
+    parquet_writer_options o = make_options(parquet_codec::zstd);
+    o.zstd_level = level;
+    EXPECT_NE(message(o).find("options.zstd_level must be between 1 and 19, got " +
+                              std::to_string(level)),
+              std::string::npos);
+  }
   EXPECT_NE(message([] {
               parquet_writer_options o;
               o.key_value_metadata = {{"", "x"}};
