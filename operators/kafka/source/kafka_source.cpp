@@ -57,6 +57,10 @@ struct partition_state {
   bool skipping = false;    ///< start: <timestamp>: skipping messages before skip_before_us.
   int64_t skip_before_us = 0;
   bool done = false;  ///< Bounded: read up to end_offset.
+  /// The broker refused to serve next_offset (out of range: deleted by retention, or the log
+  /// was recreated): the offset refused, while fetching restarts at the partition's first kept
+  /// offset; -1 otherwise. The first message (or bounded end) after it tells what was skipped.
+  int64_t refused_offset = -1;
 };
 
 /// Owns an rd_kafka_topic_partition_list_t.
@@ -197,6 +201,10 @@ class kafka_source final : public operator_base {
       rd_kafka_message_destroy(m);
       ++consumed;
     }
+    if (reassign_) {
+      reassign_ = false;
+      assign();
+    }
     if (!out_.empty()) out.emit(0, out_.finish());
     if (!errors_.empty()) out.emit(1, errors_.finish());
     report_broker_errors(now);
@@ -246,7 +254,10 @@ class kafka_source final : public operator_base {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", params_.bounded ? "true" : "false"},
-        {"auto.offset.reset", "earliest"},
+        // An offset out of range is reported to the source (handle_out_of_range()), which
+        // restarts the partition at its first kept offset and reports what was skipped, instead
+        // of librdkafka skipping it without a word.
+        {"auto.offset.reset", "error"},
         {"allow.auto.create.topics", "false"},
         {"isolation.level", params_.read_committed ? "read_committed" : "read_uncommitted"},
     };
@@ -425,7 +436,7 @@ class kafka_source final : public operator_base {
     for (const partition_state& p : parts_) {
       if (p.done) continue;
       rd_kafka_topic_partition_list_add(list.list, params_.topic.c_str(), p.id)->offset =
-          p.next_offset;
+          p.refused_offset >= 0 ? RD_KAFKA_OFFSET_BEGINNING : p.next_offset;
     }
     const rd_kafka_resp_err_t err = rd_kafka_assign(consumer_, list.list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -441,7 +452,12 @@ class kafka_source final : public operator_base {
         // The end of a partition (for read_committed, its last stable offset): in a bounded
         // read, control records at the end may keep next_offset below end_offset.
         const int slot = slot_index(m.partition);
+        if (slot >= 0 && parts_[slot].refused_offset >= 0) resume_after_refusal(parts_[slot], m);
         if (params_.bounded && slot >= 0 && m.offset >= parts_[slot].end_offset) mark_done(slot);
+        return;
+      }
+      if (m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        handle_out_of_range(m);
         return;
       }
       note_broker_error(rd_kafka_message_errstr(&m));
@@ -450,7 +466,9 @@ class kafka_source final : public operator_base {
     const int slot = slot_index(m.partition);
     if (slot < 0) return;  // Not assigned to this subtask; librdkafka never delivers one.
     partition_state& p = parts_[slot];
-    if (p.done || m.offset < p.next_offset) return;  // Paused, or fetched before a re-assign.
+    if (p.done) return;  // Paused.
+    if (p.refused_offset >= 0) resume_after_refusal(p, m);
+    if (m.offset < p.next_offset) return;  // Fetched before a re-assign.
     if (params_.bounded && m.offset >= p.end_offset) {
       mark_done(slot);  // Written after open(): beyond the end of this bounded read.
       return;
@@ -546,10 +564,50 @@ class kafka_source final : public operator_base {
     return reader_.commit(out_, ts_us);
   }
 
+  /// The broker refused partition m.partition's next offset (out of range). Fetching restarts
+  /// at the partition's first kept offset (with the next assign(), after this poll's messages).
+  void handle_out_of_range(const rd_kafka_message_t& m) {
+    const int slot = slot_index(m.partition);
+    if (slot < 0 || parts_[slot].done) return;
+    partition_state& p = parts_[slot];
+    if (p.refused_offset < 0) p.refused_offset = p.next_offset;
+    reassign_ = true;
+    note_broker_error("partition " + std::to_string(p.id) + ": offset " +
+                      std::to_string(p.next_offset) + " is out of range (" +
+                      rd_kafka_message_errstr(&m) + "); reading restarts at its first offset");
+  }
+
+  /// The first message (or end of partition) of `p` since the broker refused its offset:
+  /// reports the messages skipped on the errors output, and reading goes on from m.offset.
+  void resume_after_refusal(partition_state& p, const rd_kafka_message_t& m) {
+    const int64_t refused = p.refused_offset;
+    p.refused_offset = -1;
+    if (m.offset > refused) {
+      push_error_at(p.id, refused,
+                    "offsets " + std::to_string(refused) + " to " + std::to_string(m.offset - 1) +
+                        " of partition " + std::to_string(p.id) +
+                        " were deleted by the broker (retention) before they were read",
+                    {}, false, 0);
+    } else if (m.offset < refused) {
+      push_error_at(p.id, refused,
+                    "partition " + std::to_string(p.id) + " restarted below offset " +
+                        std::to_string(refused) +
+                        " (the topic was recreated or truncated): reading goes on from offset " +
+                        std::to_string(m.offset),
+                    {}, false, 0);
+    }
+    p.next_offset = m.offset;
+  }
+
   void push_error(const rd_kafka_message_t& m, std::string_view reason, std::string_view raw,
                   bool has_ts, int64_t ts_us) {
-    errors_.col(0).push_int64(m.partition);
-    errors_.col(1).push_int64(m.offset);
+    push_error_at(m.partition, m.offset, reason, raw, has_ts, ts_us);
+  }
+
+  void push_error_at(int32_t partition, int64_t offset, std::string_view reason,
+                     std::string_view raw, bool has_ts, int64_t ts_us) {
+    errors_.col(0).push_int64(partition);
+    errors_.col(1).push_int64(offset);
     errors_.col(2).push_string(reason);
     errors_.col(3).push_string(raw.substr(0, kafka_source_raw_limit));
     const int64_t wm = watermarks_.watermark();
@@ -590,6 +648,7 @@ class kafka_source final : public operator_base {
   std::vector<metrics::series<prometheus::Gauge>> lag_;  ///< Parallel to parts_.
   int64_t lag_due_us_ = 0;
   bool assigned_ = false;
+  bool reassign_ = false;  ///< A partition's offset was refused: assign() after this poll.
   json_record_reader reader_;
   partition_watermarks watermarks_;
   batch_builder out_;

@@ -306,9 +306,10 @@ TEST_F(KafkaSourceTest, ArrivingMessagesWakeTheSubtaskWithoutPolling) {
   operator_harness h(registry_, "kafka_source", config, {}, 0, 1, 1024, wakeup);
   // This test polls as the subtask does: once per wake-up, and again at once while a poll says
   // `more`. It leaves out, on purpose, the poll the subtask also makes after the retry delay
-  // (100 ms): without it a missing wake-up shows. librdkafka calls back only when the consumer queue goes
-  // from empty to non-empty, so a wake-up for an internal event (an assignment step, say) must be
-  // served by a poll too, or the next message lands on a non-empty queue and wakes nobody.
+  // (100 ms): without it a missing wake-up shows. librdkafka calls back only when the consumer
+  // queue goes from empty to non-empty, so a wake-up for an internal event (an assignment step,
+  // say) must be served by a poll too, or the next message lands on a non-empty queue and wakes
+  // nobody.
   int served = 0;  // Wake-ups that happened before the latest poll began.
   auto poll_now = [&] {
     served = wakes_now();
@@ -496,6 +497,55 @@ TEST_F(KafkaSourceTest, SubtaskWithoutPartitions) {
   const poll_result p = h.poll();
   EXPECT_EQ(p.st, poll_result::state::no_data);
   EXPECT_EQ(p.watermark, min_watermark);
+  h.finish();
+}
+
+TEST_F(KafkaSourceTest, MessagesDeletedBeforeTheyWereReadAreReportedNotSkippedSilently) {
+  // The mock broker keeps about 5 MB of a partition and drops its oldest messages beyond that:
+  // 8 MB in 10 kB messages loses the first few hundred.
+  const std::string padding(10'000, 'x');
+  std::vector<message> messages;
+  std::vector<std::string> produced;
+  for (int64_t id = 0; id < 800; ++id) {
+    const int64_t ts = jan1_2026 + id * sec;
+    messages.push_back({0, "{\"id\":" + std::to_string(id) + ",\"name\":\"" + padding +
+                               "\",\"ts\":\"" + iso(ts) + "\"}"});
+    produced.push_back(std::to_string(id) + "|" + padding + "|" + std::to_string(ts) + "@" +
+                       std::to_string(ts));
+  }
+  produce(bootstrap(), "one", messages);
+  int64_t low = 0, high = 0;
+  {
+    char errstr[512] = {};
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    ASSERT_EQ(
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), errstr, sizeof errstr),
+        RD_KAFKA_CONF_OK);
+    rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    ASSERT_NE(c, nullptr) << errstr;
+    EXPECT_EQ(rd_kafka_query_watermark_offsets(c, "one", 0, &low, &high, 10'000),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(c);
+  }
+  ASSERT_GT(low, 0) << "the broker kept every message: nothing to test";
+  ASSERT_EQ(high, 800);
+
+  // A subtask restored at offset 0, as after a checkpoint taken before the deletion.
+  operator_harness h(registry_, "kafka_source", base_config("one", true), {}, 0, 1, 1024);
+  kafka_source_state state;
+  state.topic = "one";
+  state.partitions.push_back({.partition = 0, .next_offset = 0});
+  ASSERT_TRUE(h.op().restore_state(encode_kafka_source_state(state)).ok());
+  run_to_end(h);
+  EXPECT_EQ(h.rows(0), std::vector<std::string>(produced.begin() + low, produced.end()));
+  const auto errors = error_rows(h);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].partition, 0);
+  EXPECT_EQ(errors[0].offset, 0);
+  EXPECT_EQ(errors[0].reason, "offsets 0 to " + std::to_string(low - 1) +
+                                  " of partition 0 were deleted by the broker (retention) before "
+                                  "they were read");
+  EXPECT_EQ(errors[0].raw, "");
   h.finish();
 }
 
