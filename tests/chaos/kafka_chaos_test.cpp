@@ -28,7 +28,9 @@ using namespace vigil::testing;
 const std::string mock_kafka_bin = VIGIL_MOCK_KAFKA_BIN;
 
 /// Distinct input records; about 5 % of them are sent twice. 40,000 were read in about 3 s on
-/// a fast machine: too few for four kills (see chaos_graph()).
+/// a fast machine: too few for four kills (see chaos_graph()). Headroom: about 42,000 messages
+/// (3.2 MB) per partition of the mock broker's ~5 MB, and 168,000 messages in the producer's
+/// queue of at most 200,000 (queue.buffering.max.messages).
 constexpr int64_t records = 160000;
 constexpr int duplicate_percent = 5;
 constexpr int keys = 40;

@@ -441,7 +441,8 @@ status run_throughput(double scale, const fs::path& dir) {
                             std::to_string(static_cast<uint64_t>(lag)) +
                             "; operators: " + operator_costs_json(graph->name()));
     }
-    // Every message read: the job is drained, so its end is its final checkpoint's commit.
+    // Every message read: the job is drained; it finishes once its sinks made their final
+    // commits as they closed.
     if (j->state == job_state::running && counts && read >= counts->messages) {
       read_seconds = seconds_since(started);
       operator_costs = operator_costs_json(graph->name());
@@ -471,8 +472,8 @@ status run_throughput(double scale, const fs::path& dir) {
   const double seconds = seconds_since(started);
   const double cpu = cpu_seconds() - cpu0;
 
-  // A drain that began early (a restart replays from a checkpoint and counts again) would show
-  // as missing rows: the figures stand only for a complete bronze table.
+  // Rows missing here would mean the drain began before every message was read (e.g. counts
+  // that went wrong across a restart): the figures stand only for a complete bronze table.
   if (const uint64_t bronze_rows = demo::delta_table_rows(bronze);
       bronze_rows != counts->messages) {
     return make_error(errc::internal, "the bronze table holds " + std::to_string(bronze_rows) +

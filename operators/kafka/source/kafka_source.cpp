@@ -143,6 +143,7 @@ class kafka_source final : public operator_base {
       if (slot < 0) continue;  // Another subtask's partition.
       partition_state& p = parts_[slot];
       p.next_offset = pos.next_offset;
+      p.refused_offset = -1;
       p.skipping = pos.has_skip_before;
       p.skip_before_us = pos.skip_before_us;
       if (pos.has_max_event_time) watermarks_.restore_max(slot, pos.max_event_time);
@@ -441,7 +442,8 @@ class kafka_source final : public operator_base {
     const rd_kafka_resp_err_t err = rd_kafka_assign(consumer_, list.list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       note_broker_error(std::string("assigning partitions: ") + rd_kafka_err2str(err));
-      return;  // The next poll tries again.
+      reassign_ = true;  // The next poll tries again.
+      return;
     }
     assigned_ = true;
   }
@@ -578,15 +580,19 @@ class kafka_source final : public operator_base {
   }
 
   /// The first message (or end of partition) of `p` since the broker refused its offset:
-  /// reports the messages skipped on the errors output, and reading goes on from m.offset.
+  /// reports the offsets skipped on the errors output (a bounded read only up to its end), and
+  /// reading goes on from m.offset. The range may include offsets that held no record
+  /// (transaction markers).
   void resume_after_refusal(partition_state& p, const rd_kafka_message_t& m) {
     const int64_t refused = p.refused_offset;
     p.refused_offset = -1;
-    if (m.offset > refused) {
+    const int64_t skipped_end = params_.bounded ? std::min(m.offset, p.end_offset) : m.offset;
+    if (skipped_end > refused) {
       push_error_at(p.id, refused,
-                    "offsets " + std::to_string(refused) + " to " + std::to_string(m.offset - 1) +
-                        " of partition " + std::to_string(p.id) +
-                        " were deleted by the broker (retention) before they were read",
+                    "offsets " + std::to_string(refused) + " to " +
+                        std::to_string(skipped_end - 1) + " of partition " + std::to_string(p.id) +
+                        " could not be read: the broker no longer holds them (deleted by "
+                        "retention, or the log was truncated)",
                     {}, false, 0);
     } else if (m.offset < refused) {
       push_error_at(p.id, refused,
