@@ -169,6 +169,24 @@ result<std::unique_ptr<embedded_cluster>> start_cluster(const fs::path& dir) {
   return embedded_cluster::start(co, registry);
 }
 
+/// Calls fn(operator, value) for each series of `family` (a counter or gauge family labelled
+/// by job and operator) of the job named `job`, read from this process's metrics.
+template <class Metric, class Fn>
+void for_each_operator_series(prometheus::Family<Metric>& family, std::string_view job, Fn&& fn) {
+  for (const prometheus::MetricFamily& f : family.Collect()) {
+    for (const prometheus::ClientMetric& m : f.metric) {
+      std::string_view job_label, operator_label;
+      for (const auto& l : m.label) {
+        if (l.name == "job") job_label = l.value;
+        if (l.name == "operator") operator_label = l.value;
+      }
+      if (job_label != job) continue;
+      fn(operator_label,
+         std::is_same_v<Metric, prometheus::Gauge> ? m.gauge.value : m.counter.value);
+    }
+  }
+}
+
 /// Per operator of the job named `job`, summed over its subtasks: the wall time its subtasks spent
 /// in their handlers (vigil_operator_busy_seconds_total, which also counts time the thread was
 /// preempted) and the records they received and emitted. Read from this process's metrics while
@@ -180,21 +198,14 @@ std::string operator_costs_json(std::string_view job) {
     double out = 0;
   };
   std::map<std::string, cost, std::less<>> by_operator;
-  for (const prometheus::MetricFamily& family : metrics::registry().Collect()) {
-    double cost::*field = nullptr;
-    if (family.name == "vigil_operator_busy_seconds_total") field = &cost::busy;
-    if (family.name == "vigil_operator_records_in_total") field = &cost::in;
-    if (family.name == "vigil_operator_records_out_total") field = &cost::out;
-    if (field == nullptr) continue;
-    for (const prometheus::ClientMetric& m : family.metric) {
-      std::string_view job_label, operator_label;
-      for (const auto& l : m.label) {
-        if (l.name == "job") job_label = l.value;
-        if (l.name == "operator") operator_label = l.value;
-      }
-      if (job_label == job) by_operator[std::string(operator_label)].*field += m.counter.value;
-    }
-  }
+  const auto add = [&](prometheus::Family<prometheus::Counter>& family, double cost::*field) {
+    for_each_operator_series(family, job, [&](std::string_view op, double value) {
+      by_operator[std::string(op)].*field += value;
+    });
+  };
+  add(metrics::family().operator_busy, &cost::busy);
+  add(metrics::family().operator_records_in, &cost::in);
+  add(metrics::family().operator_records_out, &cost::out);
   std::vector<std::pair<std::string, cost>> sorted(by_operator.begin(), by_operator.end());
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const auto& a, const auto& b) { return a.second.busy > b.second.busy; });
@@ -217,18 +228,9 @@ template <class Metric>
 double operator_metric_sum(prometheus::Family<Metric>& family, std::string_view job,
                            std::string_view op) {
   double sum = 0;
-  for (const prometheus::MetricFamily& f : family.Collect()) {
-    for (const prometheus::ClientMetric& m : f.metric) {
-      bool match_job = false, match_op = false;
-      for (const auto& l : m.label) {
-        if (l.name == "job") match_job = l.value == job;
-        if (l.name == "operator") match_op = l.value == op;
-      }
-      if (match_job && match_op) {
-        sum += std::is_same_v<Metric, prometheus::Gauge> ? m.gauge.value : m.counter.value;
-      }
-    }
-  }
+  for_each_operator_series(family, job, [&](std::string_view name, double value) {
+    if (name == op) sum += value;
+  });
   return sum;
 }
 
